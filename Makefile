@@ -1,0 +1,50 @@
+# make run   installs what is missing and serves the chat on http://localhost:4810/
+# make test  installs what is missing (plus test tools) and runs every test
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FERRETDB := var/bin/ferretdb
+export PATH := $(PATH):/usr/local/go/bin
+export DJANGO_SETTINGS_MODULE := chatsite.settings
+
+.PHONY: run test lint format deps test-deps clean
+
+run: deps
+	$(BIN)/python manage.py migrate --noinput -v 0
+	exec $(BIN)/python tools/localstack.py -- $(BIN)/python manage.py runchat
+
+test: test-deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python tools/localstack.py --private -- $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint:
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format:
+	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
+
+deps: $(BIN)/.runtime $(FERRETDB)
+	tools/ensure-debian-packages.sh redis-server=redis-server
+
+test-deps: deps $(BIN)/.dev
+	tools/ensure-debian-packages.sh chromium=chromium docker-compose=docker-compose
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(BIN)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+$(BIN)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@
+
+$(FERRETDB): tools/ferretdb/main.go tools/ferretdb/go.mod tools/ferretdb/go.sum
+	@command -v go >/dev/null || { echo "Go 1.24+ is needed to build the local MongoDB-compatible server (FerretDB)"; exit 1; }
+	cd tools/ferretdb && CGO_ENABLED=0 go build -o ../../$(FERRETDB) .
+
+clean:
+	rm -rf $(VENV) var/bin

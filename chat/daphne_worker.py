@@ -1,0 +1,99 @@
+"""One daphne server process on a listening socket inherited from `runchat`.
+
+Started as `python -m chat.daphne_worker --fd N`. On SIGTERM or SIGINT it stops accepting,
+closes every WebSocket with 1001 (going away) so clients reconnect elsewhere, and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import time
+from typing import Any
+
+# daphne.server installs Twisted's asyncio reactor; it must be imported before anything
+# else touches twisted.internet.reactor.
+from daphne.server import Server  # isort: skip
+from daphne.ws_protocol import WebSocketProtocol
+from twisted.internet import reactor
+
+from chat.protocol import CLOSE_GOING_AWAY
+
+log = logging.getLogger("chat.worker")
+
+CLOSE_GRACE_S = 5.0
+
+
+class GracefulServer(Server):
+    """A daphne Server that remembers its ports so it can stop accepting on demand."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.ports: list[Any] = []
+        self.stopping = False
+
+    def listen_success(self, port: Any) -> None:
+        self.ports.append(port)
+        super().listen_success(port)
+
+    def begin_shutdown(self) -> None:
+        """Stop accepting, say goodbye to every WebSocket, stop once they are gone."""
+        if self.stopping:
+            return
+        self.stopping = True
+        for port in self.ports:
+            port.stopListening()
+        for protocol in self._websockets():
+            if protocol.state == protocol.STATE_OPEN:
+                # autobahn's sendClose refuses 1001 (it allows 1000 and 3000-4999 only).
+                protocol.sendCloseFrame(code=CLOSE_GOING_AWAY, isReply=False)
+            elif protocol.transport is not None:
+                protocol.transport.abortConnection()
+        self._stop_when_closed(time.monotonic() + CLOSE_GRACE_S)
+
+    def _websockets(self) -> list[WebSocketProtocol]:
+        return [
+            protocol
+            for protocol, details in self.connections.items()
+            if isinstance(protocol, WebSocketProtocol) and "disconnected" not in details
+        ]
+
+    def _open_sockets(self) -> int:
+        return len(self._websockets())
+
+    def _stop_when_closed(self, deadline: float) -> None:
+        if self._open_sockets() == 0 or time.monotonic() >= deadline:
+            reactor.stop()
+        else:
+            reactor.callLater(0.05, self._stop_when_closed, deadline)
+
+
+def main() -> None:
+    """Serve the chat application on an inherited socket until told to stop."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--fd", type=int, required=True, help="listening socket to serve")
+    args = parser.parse_args()
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
+    from chatsite.asgi import application
+
+    server = GracefulServer(
+        application=application,
+        endpoints=[f"fd:fileno={args.fd}"],
+        signal_handlers=False,
+        verbosity=0,
+        application_close_timeout=CLOSE_GRACE_S,
+    )
+
+    def on_signal(signum: int, frame: Any) -> None:
+        reactor.callFromThread(server.begin_shutdown)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    server.run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,14 @@
+"""The only place that broadcasts: services call notify_* after their write succeeded."""
+
+from __future__ import annotations
+
+from channels.layers import get_channel_layer
+
+from chat.protocol import MessageOut, group_name
+
+
+async def notify_message(message: MessageOut) -> None:
+    """Fan a stored message out to every member of its room, encoded once."""
+    await get_channel_layer().group_send(
+        group_name(message.room), {"type": "chat.message", "text": message.encode()}
+    )

@@ -1,0 +1,51 @@
+"""`manage.py runchat`: serve the chat with one daphne process per CPU core."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+
+from chat import store
+from chat.clients import close_all
+from chat.runner import Supervisor, bind_listener
+
+log = logging.getLogger("chat.runchat")
+
+
+async def _prepare_store() -> None:
+    try:
+        await store.ensure_indexes()
+    finally:
+        await close_all()
+
+
+class Command(BaseCommand):
+    help = (
+        "Serve the chat: one listening socket, one daphne worker per core, restarted if they die."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default=None, help=f"default {settings.CHAT_HOST}")
+        parser.add_argument("--port", type=int, default=None, help=f"default {settings.CHAT_PORT}")
+        parser.add_argument(
+            "--workers", type=int, default=None, help="daphne processes (default: one per core)"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        host = options["host"] or settings.CHAT_HOST
+        port = options["port"] or settings.CHAT_PORT
+        workers = options["workers"] or settings.CHAT_WORKERS or os.cpu_count() or 1
+        try:
+            asyncio.run(_prepare_store())
+        except Exception as exc:  # the workers report not_stored until MongoDB is back
+            log.warning("could not create MongoDB indexes yet: %s", exc)
+        sock = bind_listener(host, port)
+        shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
+        self.stdout.write(f"chatsite: http://{shown}:{port}/ served by {workers} workers")
+        self.stdout.flush()
+        raise SystemExit(Supervisor(sock=sock, workers=workers).run())

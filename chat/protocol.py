@@ -1,0 +1,195 @@
+"""Every wire event as a typed model: parse incoming frames, build outgoing ones. Pure."""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+MAX_FRAME_BYTES = 64 * 1024
+MAX_TEXT = 4000
+MAX_NAME = 32
+HISTORY_PAGE = 50
+HISTORY_MAX_PAGE = 200
+
+# Close codes sent after an `error` event when a connection cannot be served.
+CLOSE_BAD_REQUEST = 4400
+CLOSE_GOING_AWAY = 1001
+
+_ROOM_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+class ProtocolError(Exception):
+    """A frame the client sent that the server cannot act on; becomes an `error` event."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+# ---- incoming ---------------------------------------------------------------------------
+
+
+class _ClientEvent(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MessageIn(_ClientEvent):
+    """Post `text` to the room; `client_id` comes back in the `ack`."""
+
+    type: Literal["message"]
+    text: StrictStr
+    client_id: StrictStr | None = Field(default=None, max_length=64)
+
+    @field_validator("text")
+    @classmethod
+    def _text_in_bounds(cls, text: str) -> str:
+        if not text.strip():
+            raise PydanticCustomError("empty_text", "text must not be empty")
+        if len(text) > MAX_TEXT:
+            raise PydanticCustomError(
+                "text_too_long", "text is longer than {limit} characters", {"limit": MAX_TEXT}
+            )
+        return text
+
+
+class HistoryIn(_ClientEvent):
+    """Ask for the page of messages older than `before_seq` (newest page when omitted)."""
+
+    type: Literal["history"]
+    before_seq: StrictInt | None = Field(default=None, gt=0)
+    limit: StrictInt = Field(default=HISTORY_PAGE, ge=1, le=HISTORY_MAX_PAGE)
+
+
+ClientEvent = Annotated[MessageIn | HistoryIn, Field(discriminator="type")]
+_client_event = TypeAdapter(ClientEvent)
+CLIENT_EVENT_TYPES = ("message", "history")
+
+
+def parse_client_event(frame: str | bytes) -> MessageIn | HistoryIn:
+    """Parse one frame from a client or raise ProtocolError with a stable code."""
+    size = len(frame.encode() if isinstance(frame, str) else frame)
+    if size > MAX_FRAME_BYTES:
+        raise ProtocolError("frame_too_large", f"frames are limited to {MAX_FRAME_BYTES} bytes")
+    try:
+        data = json.loads(frame)
+    except (ValueError, UnicodeDecodeError):
+        raise ProtocolError("invalid_json", "frame is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise ProtocolError("invalid_event", "an event must be a JSON object")
+    if data.get("type") not in CLIENT_EVENT_TYPES:
+        raise ProtocolError("unknown_type", f"type must be one of: {', '.join(CLIENT_EVENT_TYPES)}")
+    try:
+        return _client_event.validate_python(data)
+    except ValidationError as exc:
+        raise _protocol_error(exc) from None
+
+
+def _protocol_error(exc: ValidationError) -> ProtocolError:
+    first = exc.errors(include_url=False)[0]
+    field = ".".join(str(part) for part in first["loc"][1:]) or "event"
+    code = first["type"] if first["type"] in {"empty_text", "text_too_long"} else "invalid_field"
+    if first["type"] == "missing" and field == "text":
+        code = "empty_text"
+    return ProtocolError(code, f"{field}: {first['msg']}")
+
+
+def validate_name(raw: str | None) -> str:
+    """Return the display name, stripped, or raise ProtocolError."""
+    name = (raw or "").strip()
+    if not name:
+        raise ProtocolError("invalid_name", "name must not be empty")
+    if len(name) > MAX_NAME:
+        raise ProtocolError("invalid_name", f"name is longer than {MAX_NAME} characters")
+    if any(unicodedata.category(ch).startswith("C") for ch in name):
+        raise ProtocolError("invalid_name", "name must not contain control characters")
+    return name
+
+
+def validate_room(raw: str | None) -> str:
+    """Return the canonical (lower-case) room name, or raise ProtocolError."""
+    room = (raw or "").strip().lower()
+    if not _ROOM_RE.fullmatch(room):
+        raise ProtocolError(
+            "invalid_room",
+            "room names are 1-64 letters, digits, '-' or '_', starting with a letter or digit",
+        )
+    return room
+
+
+# ---- outgoing ---------------------------------------------------------------------------
+
+
+class ServerEvent(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    def encode(self) -> str:
+        """Serialise once; recipients forward this text as it is."""
+        return self.model_dump_json()
+
+
+class MessageOut(ServerEvent):
+    """A stored chat message, as broadcast and as replayed in history."""
+
+    type: Literal["message"] = "message"
+    id: str
+    seq: int
+    room: str
+    author: str
+    text: str
+    ts: datetime
+
+
+class Welcome(ServerEvent):
+    """First event on a connection: who and where the client is."""
+
+    type: Literal["welcome"] = "welcome"
+    room: str
+    name: str
+    worker: str
+    last_seq: int
+
+
+class History(ServerEvent):
+    """A page of messages in ascending `seq` order; `has_more` when older ones exist."""
+
+    type: Literal["history"] = "history"
+    messages: list[MessageOut]
+    has_more: bool
+
+
+class Ack(ServerEvent):
+    """Sent to the sender only, after its message was stored."""
+
+    type: Literal["ack"] = "ack"
+    client_id: str | None
+    id: str
+    seq: int
+
+
+class Error(ServerEvent):
+    """A request that could not be served; the connection stays open unless said otherwise."""
+
+    type: Literal["error"] = "error"
+    code: str
+    message: str
+
+
+def group_name(room: str) -> str:
+    """Channel-layer group of a room (validated room names are always valid group names)."""
+    return f"room.{room}"

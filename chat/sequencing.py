@@ -1,0 +1,43 @@
+"""Per-room sequence numbers: strictly increasing, never reused, even after Redis loses them."""
+
+from __future__ import annotations
+
+from chat import store
+from chat.clients import redis
+
+# INCR only when the counter exists: a missing counter must be seeded from the store first,
+# or seq would restart at 1 and collide with stored messages.
+_INCR_IF_EXISTS = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return redis.call('INCR', KEYS[1])
+end
+return false
+"""
+
+# Raise the counter to at least ARGV[1] (the highest stored seq), then take the next one.
+_RAISE_AND_INCR = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if current < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1])
+end
+return redis.call('INCR', KEYS[1])
+"""
+
+
+def counter_key(room: str) -> str:
+    """Redis key of a room's sequence counter."""
+    return f"chat:seq:{room}"
+
+
+async def next_seq(room: str) -> int:
+    """Allocate the next seq of the room."""
+    value = await redis().eval(_INCR_IF_EXISTS, 1, counter_key(room))
+    if value is None:
+        return await reseed_and_next(room)
+    return int(value)
+
+
+async def reseed_and_next(room: str) -> int:
+    """Bring the counter up to the store's highest seq, then allocate the next one."""
+    highest = await store.max_seq(room)
+    return int(await redis().eval(_RAISE_AND_INCR, 1, counter_key(room), highest))

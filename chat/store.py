@@ -1,0 +1,155 @@
+"""The MongoDB message store: collection, indexes and small typed CRUD functions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+from bson.errors import InvalidId
+from pymongo import ASCENDING, DESCENDING
+from pymongo.errors import DuplicateKeyError
+
+from chat.clients import mongo_db
+from chat.protocol import MessageOut
+
+MESSAGES = "messages"
+
+
+class DuplicateSeq(Exception):
+    """The (room, seq) pair is already taken: the sequence counter is behind the store."""
+
+
+@dataclass(frozen=True)
+class Page:
+    """Messages in ascending seq order, and whether older ones exist."""
+
+    messages: list[MessageOut]
+    has_more: bool
+
+
+async def ensure_indexes() -> None:
+    """Create the indexes the queries rely on (idempotent)."""
+    coll = mongo_db()[MESSAGES]
+    await coll.create_index([("room", ASCENDING), ("seq", ASCENDING)], unique=True, name="room_seq")
+    await coll.create_index([("ts", ASCENDING)], name="ts")
+
+
+def _to_doc(message: MessageOut) -> dict[str, Any]:
+    return {
+        "_id": ObjectId(message.id),
+        "room": message.room,
+        "seq": message.seq,
+        "author": message.author,
+        "text": message.text,
+        "ts": message.ts,
+    }
+
+
+def _from_doc(doc: dict[str, Any]) -> MessageOut:
+    return MessageOut(
+        id=str(doc["_id"]),
+        seq=doc["seq"],
+        room=doc["room"],
+        author=doc["author"],
+        text=doc["text"],
+        ts=doc["ts"],
+    )
+
+
+async def insert_message(message: MessageOut) -> None:
+    """Store one message; raise DuplicateSeq when its seq is taken in its room."""
+    try:
+        await mongo_db()[MESSAGES].insert_one(_to_doc(message))
+    except DuplicateKeyError:
+        raise DuplicateSeq(f"{message.room}#{message.seq}") from None
+
+
+async def insert_many(messages: list[MessageOut]) -> int:
+    """Store a batch (seeding); return how many were written."""
+    if not messages:
+        return 0
+    result = await mongo_db()[MESSAGES].insert_many([_to_doc(m) for m in messages], ordered=False)
+    return len(result.inserted_ids)
+
+
+async def max_seq(room: str) -> int:
+    """Highest stored seq of the room, 0 when it has none."""
+    doc = await mongo_db()[MESSAGES].find_one(
+        {"room": room}, projection={"seq": 1}, sort=[("seq", DESCENDING)]
+    )
+    return int(doc["seq"]) if doc else 0
+
+
+async def page_before(room: str, *, before_seq: int | None, limit: int) -> Page:
+    """The `limit` newest messages below `before_seq` (or the newest overall)."""
+    query: dict[str, Any] = {"room": room}
+    if before_seq is not None:
+        query["seq"] = {"$lt": before_seq}
+    cursor = mongo_db()[MESSAGES].find(query).sort("seq", DESCENDING).limit(limit + 1)
+    docs = await cursor.to_list(length=limit + 1)
+    has_more = len(docs) > limit
+    return Page([_from_doc(d) for d in reversed(docs[:limit])], has_more)
+
+
+def _filter(*, room: str | None, text: str | None, before: datetime | None) -> dict[str, Any]:
+    query: dict[str, Any] = {}
+    if room:
+        query["room"] = room
+    if text:
+        query["text"] = {"$regex": _escape_regex(text), "$options": "i"}
+    if before is not None:
+        query["ts"] = {"$lt": before}
+    return query
+
+
+def _escape_regex(text: str) -> str:
+    return "".join("\\" + ch if ch in r".^$*+?()[]{}|\/" else ch for ch in text)
+
+
+async def find_messages(
+    *,
+    room: str | None = None,
+    text: str | None = None,
+    skip: int = 0,
+    limit: int = 50,
+) -> list[MessageOut]:
+    """Messages matching the filters, newest first (operators' browsing)."""
+    cursor = (
+        mongo_db()[MESSAGES]
+        .find(_filter(room=room, text=text, before=None))
+        .sort([("ts", DESCENDING), ("seq", DESCENDING)])
+        .skip(skip)
+        .limit(limit)
+    )
+    return [_from_doc(d) for d in await cursor.to_list(length=limit)]
+
+
+async def count_messages(
+    *, room: str | None = None, text: str | None = None, before: datetime | None = None
+) -> int:
+    """How many messages match the filters."""
+    return await mongo_db()[MESSAGES].count_documents(_filter(room=room, text=text, before=before))
+
+
+async def room_names() -> list[str]:
+    """Every room that has stored messages, sorted."""
+    return sorted(await mongo_db()[MESSAGES].distinct("room"))
+
+
+async def delete_messages(
+    *, room: str | None = None, before: datetime | None = None, ids: list[str] | None = None
+) -> int:
+    """Delete matching messages and return how many went. Seqs are never reused."""
+    query = _filter(room=room, text=None, before=before)
+    if ids is not None:
+        object_ids = []
+        for raw in ids:
+            try:
+                object_ids.append(ObjectId(raw))
+            except (InvalidId, TypeError):
+                continue
+        query["_id"] = {"$in": object_ids}
+    result = await mongo_db()[MESSAGES].delete_many(query)
+    return result.deleted_count

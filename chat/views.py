@@ -1,0 +1,23 @@
+"""The chat page."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from chat.protocol import MAX_NAME, MAX_TEXT, ProtocolError, validate_room
+
+DEFAULT_ROOM = "lobby"
+
+
+def room(request: HttpRequest, room: str = DEFAULT_ROOM) -> HttpResponse:
+    """Serve the page for a room; the page itself connects the WebSocket."""
+    try:
+        room = validate_room(room)
+    except ProtocolError as exc:
+        return render(request, "chat/bad_room.html", {"message": exc.message}, status=404)
+    return render(
+        request,
+        "chat/index.html",
+        {"room": room, "max_name": MAX_NAME, "max_text": MAX_TEXT},
+    )

@@ -1,0 +1,145 @@
+"""Run a command beside local Redis and FerretDB servers, then stop them.
+
+    python tools/localstack.py [--private] -- COMMAND...
+
+Without --private (``make run``): Redis on 6390 and FerretDB on 27117 with data under
+var/, unless REDIS_URL / MONGO_URL point elsewhere, in which case that server is not
+started. With --private (``make test``): both on free ports with throw-away data.
+The command gets REDIS_URL and MONGO_URL in its environment; Ctrl-C stops it first,
+then the servers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FERRETDB = ROOT / "var" / "bin" / "ferretdb"
+REDIS_PORT = 6390
+MONGO_PORT = 27117
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(
+    port: int, process: subprocess.Popen[bytes], name: str, timeout: float = 20
+) -> None:
+    """Return once the port accepts connections; fail if the server dies or never listens."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"localstack: {name} exited with {process.returncode}; see its log")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"localstack: {name} did not listen on {port} within {timeout:.0f}s")
+
+
+def start(cmd: list[str], log: Path) -> subprocess.Popen[bytes]:
+    """Start a server in its own session so a terminal's Ctrl-C reaches only the command."""
+    out = log.open("ab")
+    return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after 10 s."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--private", action="store_true", help="free ports, temporary data")
+    parser.add_argument("command", nargs=argparse.REMAINDER)
+    args = parser.parse_args()
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        parser.error("no command given")
+
+    if args.private:
+        data = Path(tempfile.mkdtemp(prefix="chatsite-test-"))
+        redis_port, mongo_port = free_port(), free_port()
+    else:
+        data = ROOT / "var"
+        redis_port, mongo_port = REDIS_PORT, MONGO_PORT
+    env = dict(os.environ)
+    servers: list[subprocess.Popen[bytes]] = []
+    try:
+        if args.private or not os.environ.get("REDIS_URL"):
+            (data / "redis").mkdir(parents=True, exist_ok=True)
+            redis = start(
+                [
+                    "redis-server",
+                    "--port",
+                    str(redis_port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--dir",
+                    str(data / "redis"),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no" if args.private else "yes",
+                ],
+                data / "redis.log",
+            )
+            servers.append(redis)
+            wait_for_port(redis_port, redis, "redis-server")
+            env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+        if args.private or not os.environ.get("MONGO_URL"):
+            ferret = start(
+                [
+                    str(FERRETDB),
+                    "-listen",
+                    f"127.0.0.1:{mongo_port}",
+                    "-dir",
+                    str(data / "ferretdb"),
+                ],
+                data / "ferretdb.log",
+            )
+            servers.append(ferret)
+            wait_for_port(mongo_port, ferret, "ferretdb")
+            env["MONGO_URL"] = f"mongodb://127.0.0.1:{mongo_port}/"
+        print(f"localstack: REDIS_URL={env['REDIS_URL']} MONGO_URL={env['MONGO_URL']}", flush=True)
+
+        child = subprocess.Popen(command, env=env)
+
+        def forward(signum: int, frame: object) -> None:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+        signal.signal(signal.SIGINT, forward)
+        signal.signal(signal.SIGTERM, forward)
+        return child.wait()
+    finally:
+        for server in reversed(servers):
+            stop(server)
+        if args.private:
+            shutil.rmtree(data, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
