@@ -28,13 +28,17 @@ def redis() -> aioredis.Redis:
     loop = asyncio.get_running_loop()
     client = _redis.get(loop)
     if client is None:
-        client = _redis[loop] = aioredis.Redis.from_url(
+        # Blocking pool: a burst of sends waits for a free connection instead of failing.
+        pool = aioredis.BlockingConnectionPool.from_url(
             settings.REDIS_URL,
+            max_connections=64,
+            timeout=5,
             decode_responses=True,
             socket_connect_timeout=2,
             socket_timeout=5,
             health_check_interval=30,
         )
+        client = _redis[loop] = aioredis.Redis(connection_pool=pool)
     return client
 
 
@@ -57,7 +61,7 @@ async def close_all() -> None:
     loop = asyncio.get_running_loop()
     client = _redis.pop(loop, None)
     if client is not None:
-        await client.aclose()
+        await client.aclose(close_connection_pool=True)
     mongo = _mongo.pop(loop, None)
     if mongo is not None:
         await mongo.close()

@@ -1,0 +1,127 @@
+"""Run a real `manage.py runchat` on a free port, and talk to it with WebSocket clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import websockets
+
+ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT_S = 30.0
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class ChatServer:
+    """A running runchat process tree."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def ws_url(self, room: str, name: str) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/rooms/{quote(room)}/?name={quote(name)}"
+
+
+def _wait_until_serving(server: ChatServer) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"runchat exited with {server.process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", server.port), timeout=0.5) as sock:
+                sock.sendall(b"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+                if sock.recv(12)[8:12] == b" 200":
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"runchat did not serve on {server.port} within {START_TIMEOUT_S:.0f}s")
+
+
+@contextmanager
+def run_chat_server(*, workers: int = 2, env: dict[str, str] | None = None) -> Iterator[ChatServer]:
+    """Start runchat, wait until it serves, and stop it (SIGTERM, then SIGKILL) afterwards."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "runchat", "--port", str(port), "--workers", str(workers)],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        start_new_session=True,
+    )
+    server = ChatServer(process=process, port=port)
+    try:
+        _wait_until_serving(server)
+        yield server
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+class Client:
+    """A WebSocket client that reads JSON events, with every wait bounded."""
+
+    def __init__(self, ws: websockets.ClientConnection) -> None:
+        self.ws = ws
+        self.welcome: dict[str, Any] = {}
+        self.history: dict[str, Any] = {}
+
+    @classmethod
+    async def join(cls, server: ChatServer, room: str, name: str) -> Client:
+        """Connect and read the welcome and first history page."""
+        ws = await asyncio.wait_for(websockets.connect(server.ws_url(room, name)), 10)
+        client = cls(ws)
+        client.welcome = await client.expect("welcome")
+        client.history = await client.expect("history")
+        return client
+
+    async def send(self, event: dict[str, Any] | str) -> None:
+        await self.ws.send(event if isinstance(event, str) else json.dumps(event))
+
+    async def recv(self, timeout: float = 10) -> dict[str, Any]:
+        return json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+
+    async def expect(self, type_: str, timeout: float = 10) -> dict[str, Any]:
+        """The next event of this type, skipping others (e.g. broadcasts)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise TimeoutError(f"no {type_!r} event within {timeout}s")
+            event = await self.recv(remaining)
+            if event["type"] == type_:
+                return event
+
+    async def messages(self, count: int, timeout: float = 10) -> list[dict[str, Any]]:
+        """The next `count` broadcast messages."""
+        return [await self.expect("message", timeout) for _ in range(count)]
+
+    async def close(self) -> None:
+        await self.ws.close()

@@ -1,0 +1,233 @@
+"""The chat over real WebSockets: `runchat --workers 2`, real Redis, the Mongo-compatible server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+
+import pytest
+import websockets
+
+from tests.chatserver import ChatServer, Client, run_chat_server
+from tests.conftest import require_services
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ChatServer]:
+    """One two-worker server shared by the tests of this module."""
+    require_services()
+    with run_chat_server(workers=2) as running:
+        yield running
+
+
+async def clients_on_both_workers(server: ChatServer, room: str) -> tuple[Client, Client]:
+    """Connect until two clients are served by different workers (bounded: 20 s)."""
+    by_worker: dict[str, Client] = {}
+    deadline = time.monotonic() + 20
+    i = 0
+    while len(by_worker) < 2:
+        if time.monotonic() > deadline:
+            for client in by_worker.values():
+                await client.close()
+            raise AssertionError(f"every connection landed on {list(by_worker)}")
+        i += 1
+        client = await Client.join(server, room, f"user{i}")
+        if client.welcome["worker"] in by_worker:
+            await client.close()
+            await asyncio.sleep(0.05)  # let the other worker reach accept()
+        else:
+            by_worker[client.welcome["worker"]] = client
+    first, second = by_worker.values()
+    return first, second
+
+
+async def test_clients_on_different_workers_see_each_others_messages(
+    server: ChatServer, room: str
+) -> None:
+    """Fan-out crosses processes: a message sent on one worker reaches members on the other."""
+    alice, bob = await clients_on_both_workers(server, room)
+    try:
+        assert alice.welcome["worker"] != bob.welcome["worker"]
+        await alice.send({"type": "message", "text": "from alice", "client_id": "a1"})
+        ack = await alice.expect("ack")
+        assert ack["client_id"] == "a1"
+        got = await bob.expect("message")
+        assert (got["author"], got["text"], got["seq"], got["id"]) == (
+            alice.welcome["name"],
+            "from alice",
+            ack["seq"],
+            ack["id"],
+        )
+        await bob.send({"type": "message", "text": "from bob", "client_id": "b1"})
+        seen_by_alice = [m["text"] for m in await alice.messages(2)]
+        assert seen_by_alice == ["from alice", "from bob"]
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+async def test_welcome_names_room_user_worker_and_last_seq(server: ChatServer, room: str) -> None:
+    """The first event tells the client where it is and how far the room has got."""
+    first = await Client.join(server, room, "  carol ")
+    await first.send({"type": "message", "text": "one"})
+    await first.expect("ack")
+    second = await Client.join(server, room.upper(), "dave")
+    try:
+        assert first.welcome["name"] == "carol"
+        assert second.welcome["room"] == room  # room names are case-insensitive
+        assert second.welcome["last_seq"] == 1
+        assert second.welcome["worker"].startswith("w")
+        assert [m["text"] for m in second.history["messages"]] == ["one"]
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_newcomer_reads_the_whole_history_in_pages(server: ChatServer, room: str) -> None:
+    """Newest 50 on join, then before_seq pages back to the first message, each in seq order."""
+    sender = await Client.join(server, room, "writer")
+    for i in range(120):
+        await sender.send({"type": "message", "text": f"m{i}", "client_id": f"c{i}"})
+    for _ in range(120):
+        await sender.expect("ack")
+    newcomer = await Client.join(server, room, "reader")
+    try:
+        page = newcomer.history
+        assert [m["seq"] for m in page["messages"]] == list(range(71, 121))
+        texts = [m["text"] for m in page["messages"]]
+        while page["has_more"]:
+            await newcomer.send(
+                {"type": "history", "before_seq": page["messages"][0]["seq"], "limit": 50}
+            )
+            page = await newcomer.expect("history")
+            texts = [m["text"] for m in page["messages"]] + texts
+        assert texts == [f"m{i}" for i in range(120)]
+    finally:
+        await sender.close()
+        await newcomer.close()
+
+
+BAD_FRAMES = [
+    ("not json", "invalid_json"),
+    ('["message"]', "invalid_event"),
+    ('{"type": "dance"}', "unknown_type"),
+    ('{"type": "message"}', "empty_text"),
+    ('{"type": "message", "text": "   "}', "empty_text"),
+    (json.dumps({"type": "message", "text": "x" * 4001}), "text_too_long"),
+    (json.dumps({"type": "message", "text": "x" * (70 * 1024)}), "frame_too_large"),
+    ('{"type": "history", "before_seq": 0}', "invalid_field"),
+    ('{"type": "history", "before_seq": "10"}', "invalid_field"),
+    ('{"type": "history", "before_seq": 5, "limit": 500}', "invalid_field"),
+]
+
+
+async def test_every_bad_frame_gets_its_error_and_the_connection_stays_open(
+    server: ChatServer, room: str
+) -> None:
+    """Bad input is answered, nothing is stored, and the client can carry on."""
+    client = await Client.join(server, room, "mallory")
+    try:
+        for frame, code in BAD_FRAMES:
+            await client.send(frame)
+            error = await client.expect("error")
+            assert error["code"] == code, frame[:40]
+            assert error["message"]
+        await client.ws.send(b'{"type": "message", "text": "binary frames work too"}')
+        await client.expect("ack")
+        await client.send({"type": "message", "text": "still here", "client_id": "ok"})
+        assert (await client.expect("ack"))["seq"] == 2
+    finally:
+        await client.close()
+
+
+@pytest.mark.parametrize(
+    ("room_part", "name", "code"),
+    [
+        ("lobby", "", "invalid_name"),
+        ("lobby", "x" * 33, "invalid_name"),
+        ("lobby", "bad%0Aname", "invalid_name"),
+        ("bad.room", "erin", "invalid_room"),
+        ("-x", "erin", "invalid_room"),
+    ],
+)
+async def test_bad_name_or_room_is_refused_with_a_reason_and_close_code(
+    server: ChatServer, room_part: str, name: str, code: str
+) -> None:
+    """The client is told why (error event), then closed with 4400."""
+    url = f"ws://127.0.0.1:{server.port}/ws/rooms/{room_part}/?name={name}"
+    async with websockets.connect(url) as ws:
+        error = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert (error["type"], error["code"]) == ("error", code)
+        with pytest.raises(websockets.ConnectionClosed) as info:
+            await asyncio.wait_for(ws.recv(), 5)
+    assert info.value.rcvd is not None
+    assert info.value.rcvd.code == 4400
+
+
+async def test_socket_from_a_foreign_origin_is_refused(server: ChatServer, room: str) -> None:
+    """Another site's page cannot open a socket in the user's name."""
+    with pytest.raises(websockets.InvalidStatus) as info:
+        await websockets.connect(server.ws_url(room, "eve"), origin="http://evil.example")
+    assert info.value.response.status_code == 403
+    own = f"http://127.0.0.1:{server.port}"
+    async with websockets.connect(server.ws_url(room, "eve"), origin=own) as ws:
+        assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "welcome"
+
+
+async def test_html_in_text_is_stored_and_sent_verbatim(server: ChatServer, room: str) -> None:
+    """The server never escapes or strips; the page inserts text with textContent."""
+    client = await Client.join(server, room, "henry")
+    try:
+        await client.send({"type": "message", "text": "<b>x</b> & <script>alert(1)</script>"})
+        got = await client.expect("message")
+        assert got["text"] == "<b>x</b> & <script>alert(1)</script>"
+    finally:
+        await client.close()
+
+
+def worker_pids(server: ChatServer) -> set[int]:
+    """Pids of the daphne children of a runchat process."""
+    children = f"/proc/{server.process.pid}/task/{server.process.pid}/children"
+    with open(children) as fh:
+        return {int(pid) for pid in fh.read().split()}
+
+
+async def test_a_dead_worker_is_replaced(room: str) -> None:
+    """runchat restarts a child that dies; new connections are served again on two workers."""
+    require_services()
+    with run_chat_server(workers=2) as server:
+        before = worker_pids(server)
+        assert len(before) == 2
+        victim = min(before)
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            after = worker_pids(server)
+            if len(after) == 2 and victim not in after:
+                break
+            await asyncio.sleep(0.2)
+        assert len(after) == 2 and victim not in after
+        first, second = await clients_on_both_workers(server, room)
+        assert victim not in {int(c.welcome["worker"].split("-")[1]) for c in (first, second)}
+        await first.close()
+        await second.close()
+
+
+async def test_sigterm_closes_sockets_with_1001_and_exits_zero(room: str) -> None:
+    """A graceful stop says 'going away' to every client, then the server exits 0."""
+    require_services()
+    with run_chat_server(workers=2) as server:
+        opened = await clients_on_both_workers(server, room)
+        server.process.send_signal(signal.SIGTERM)
+        codes = []
+        for client in opened:
+            with pytest.raises(websockets.ConnectionClosed) as info:
+                await client.recv(timeout=10)
+            codes.append(info.value.rcvd.code if info.value.rcvd else None)
+        returncode = await asyncio.to_thread(server.process.wait, 15)
+    assert set(codes) == {1001}
+    assert returncode == 0

@@ -1,0 +1,97 @@
+"""The MongoDB message store against the real MongoDB-compatible server."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from bson import ObjectId
+
+from chat import store
+from chat.protocol import MessageOut
+
+
+def make(room: str, seq: int, text: str = "hello", author: str = "alice") -> MessageOut:
+    ts = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=seq)
+    return MessageOut(id=str(ObjectId()), seq=seq, room=room, author=author, text=text, ts=ts)
+
+
+async def test_a_stored_message_reads_back_identically(room: str) -> None:
+    """What is stored is what history replays, ts included (millisecond precision)."""
+    message = make(room, 1, text="<b>x</b> ünïcødé")
+    await store.insert_message(message)
+    page = await store.page_before(room, before_seq=None, limit=50)
+    assert page.messages == [message]
+    assert page.has_more is False
+
+
+async def test_a_seq_cannot_be_stored_twice_in_a_room(room: str) -> None:
+    """The unique (room, seq) index is what makes seq never reused."""
+    await store.insert_message(make(room, 1))
+    with pytest.raises(store.DuplicateSeq):
+        await store.insert_message(make(room, 1, text="again"))
+    assert await store.count_messages(room=room) == 1
+
+
+async def test_the_same_seq_in_another_room_is_fine(room: str) -> None:
+    """Sequences are per room."""
+    await store.insert_message(make(room, 1))
+    await store.insert_message(make(room + "-b", 1))
+    assert await store.max_seq(room) == 1
+    assert await store.max_seq(room + "-b") == 1
+
+
+async def test_max_seq_is_zero_for_an_empty_room(room: str) -> None:
+    """A new room starts its counter at 0."""
+    assert await store.max_seq(room) == 0
+
+
+async def test_history_pages_walk_back_to_the_first_message(room: str) -> None:
+    """Newest page first, then before_seq pages, ascending within a page, has_more until the end."""
+    await store.insert_many([make(room, seq) for seq in range(1, 121)])
+    newest = await store.page_before(room, before_seq=None, limit=50)
+    assert [m.seq for m in newest.messages] == list(range(71, 121))
+    assert newest.has_more is True
+    middle = await store.page_before(room, before_seq=71, limit=50)
+    assert [m.seq for m in middle.messages] == list(range(21, 71))
+    assert middle.has_more is True
+    last = await store.page_before(room, before_seq=21, limit=50)
+    assert [m.seq for m in last.messages] == list(range(1, 21))
+    assert last.has_more is False
+
+
+async def test_a_page_of_exactly_the_rest_has_no_more(room: str) -> None:
+    """has_more is false when the page ends exactly at the first message."""
+    await store.insert_many([make(room, seq) for seq in range(1, 51)])
+    page = await store.page_before(room, before_seq=None, limit=50)
+    assert len(page.messages) == 50
+    assert page.has_more is False
+
+
+async def test_find_messages_filters_by_room_and_text_newest_first(room: str) -> None:
+    """Operators search case-insensitively; regex characters are taken literally."""
+    await store.insert_many(
+        [make(room, 1, "Deploy done"), make(room, 2, "lunch?"), make(room, 3, "deploy (again) $1")]
+    )
+    found = await store.find_messages(room=room, text="DEPLOY")
+    assert [m.seq for m in found] == [3, 1]
+    assert [m.seq for m in await store.find_messages(room=room, text="(again) $")] == [3]
+    assert await store.count_messages(room=room, text="deploy") == 2
+
+
+async def test_delete_by_room_and_date_leaves_the_rest(room: str) -> None:
+    """Purging old messages keeps newer ones and other rooms."""
+    await store.insert_many([make(room, seq) for seq in range(1, 11)])
+    await store.insert_message(make(room + "-keep", 1))
+    cutoff = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=6)
+    assert await store.delete_messages(room=room, before=cutoff) == 5
+    assert await store.count_messages(room=room) == 5
+    assert await store.count_messages(room=room + "-keep") == 1
+
+
+async def test_delete_by_ids_ignores_malformed_ids(room: str) -> None:
+    """A stale or forged id in the admin form is skipped, not an error."""
+    messages = [make(room, seq) for seq in range(1, 4)]
+    await store.insert_many(messages)
+    assert await store.delete_messages(ids=[messages[0].id, "not-an-id"]) == 1
+    assert await store.count_messages(room=room) == 2
