@@ -4,78 +4,187 @@
 
   const NAME_KEY = "chatsite.name";
   const CLOSE_BAD_REQUEST = 4400;
+  const PAGE = 50;
+  const MAX_PAGE = 200;
+  const GROUP_MS = 5 * 60 * 1000; // consecutive messages closer than this share one header
+  const GAP_WAIT_MS = 1000; // broadcasts from two workers may overtake each other briefly
+  const HUES = 8;
+
   const body = document.body;
   const room = body.dataset.room;
   const maxName = Number(body.dataset.maxName);
   const maxText = Number(body.dataset.maxText);
 
-  const list = document.getElementById("messages");
-  const marker = document.getElementById("history-marker");
-  const statusEl = document.getElementById("status");
-  const notice = document.getElementById("notice");
-  const composer = document.getElementById("composer");
-  const input = document.getElementById("text");
-  const sendButton = document.getElementById("send");
-  const me = document.getElementById("me");
-  const dialog = document.getElementById("name-dialog");
-  const nameForm = document.getElementById("name-form");
-  const nameInput = document.getElementById("name");
-  const nameError = document.getElementById("name-error");
+  const $ = (id) => document.getElementById(id);
+  const list = $("messages");
+  const marker = $("history-marker");
+  const empty = $("empty");
+  const jump = $("jump");
+  const statusEl = $("status");
+  const notice = $("notice");
+  const noticeText = $("notice-text");
+  const composer = $("composer");
+  const input = $("text");
+  const sendButton = $("send");
+  const me = $("me");
+  const meAvatar = $("me-avatar");
+  const who = $("who");
+  const dialog = $("name-dialog");
+  const nameForm = $("name-form");
+  const nameInput = $("name");
+  const nameError = $("name-error");
+  const nameCancel = $("name-cancel");
 
-  let name = localStorage.getItem(NAME_KEY) || "";
+  const FRIENDLY = {
+    not_stored: "Your message could not be saved. Please try again.",
+    text_too_long: `Messages can be at most ${maxText} characters.`,
+    empty_text: "Type something before sending.",
+    frame_too_large: "That message is too large to send.",
+    rate_limited: "You are sending messages too quickly. Wait a moment and try again.",
+    offline: "Not connected, so the message was not sent. Try again once the page has reconnected.",
+  };
+
+  let name = remembered();
   let ws = null;
+  let online = false;
   let retries = 0;
   let reconnectTimer = null;
+  let holeTimer = null;
+  let holeInFlight = false;
   let hasMore = false;
+  let historyLoaded = false;
   let loadingOlder = false;
   let newestSeq = 0;
-  const shown = new Map(); // seq -> <li>, kept in seq order in the DOM
-  const pending = new Map(); // client_id -> <li> not yet acknowledged
+  let unread = 0;
+  let pinned = true; // the reader was at the newest message when they last scrolled
+  // Requests waiting for their answer, in the order sent: the server answers each frame in turn.
+  let requests = [];
+  const shown = new Map(); // seq -> <li>, in seq order in the DOM
+  const pending = new Map(); // client_id -> { item, text } sent or failed, not yet acknowledged
+  const holes = []; // [lo, hi]: the seqs strictly between may be missing from the page
+
+  // ---- helpers ----------------------------------------------------------------------------
+
+  // Storage can be unavailable (privacy modes, full quota); the page then just asks again.
+  function remembered() {
+    try {
+      return localStorage.getItem(NAME_KEY) || "";
+    } catch (err) {
+      return "";
+    }
+  }
+
+  function remember(value) {
+    try {
+      if (value) localStorage.setItem(NAME_KEY, value);
+      else localStorage.removeItem(NAME_KEY);
+    } catch (err) {
+      // nothing to do: the name only lasts as long as the page
+    }
+  }
+
+  function length(text) {
+    return [...text].length; // code points, as the server counts
+  }
+
+  function sentence(text) {
+    const trimmed = String(text || "").trim();
+    if (!trimmed) return "Something went wrong.";
+    const first = trimmed.charAt(0).toUpperCase() + trimmed.slice(1);
+    return /[.!?…]$/.test(first) ? first : `${first}.`;
+  }
+
+  function hue(value) {
+    let hash = 0;
+    for (const ch of value) hash = (hash * 31 + ch.codePointAt(0)) >>> 0;
+    return `hue-${hash % HUES}`;
+  }
+
+  function initial(value) {
+    const first = [...value.trim()][0] || "?";
+    return first.toUpperCase();
+  }
+
+  function paintAvatar(el, who) {
+    el.textContent = initial(who);
+    for (let i = 0; i < HUES; i += 1) el.classList.remove(`hue-${i}`);
+    el.classList.add(hue(who));
+  }
+
+  function formatTime(when) {
+    const now = new Date();
+    const time = when.toLocaleTimeString([], { hour: "numeric", minute: "2-digit" });
+    if (when.toDateString() === now.toDateString()) return time;
+    const sameYear = when.getFullYear() === now.getFullYear();
+    const day = when.toLocaleDateString([], {
+      month: "short",
+      day: "numeric",
+      year: sameYear ? undefined : "numeric",
+    });
+    return `${day}, ${time}`;
+  }
 
   // ---- name -------------------------------------------------------------------------------
 
   function nameProblem(value) {
     const trimmed = value.trim();
     if (!trimmed) return "Enter a name.";
-    if (trimmed.length > maxName) return `Names are at most ${maxName} characters.`;
+    if (length(trimmed) > maxName) return `Names are at most ${maxName} characters.`;
     if (/[\u0000-\u001f\u007f-\u009f]/.test(trimmed)) return "Names cannot contain control characters.";
     return null;
   }
 
-  function askName(problem) {
-    nameInput.value = name;
+  function showMe() {
+    me.textContent = name;
+    paintAvatar(meAvatar, name || "?");
+    who.hidden = !name;
+  }
+
+  function askName(problem, value) {
+    nameInput.value = value === undefined ? name : value;
     nameError.textContent = problem || "";
     nameError.hidden = !problem;
+    nameInput.setAttribute("aria-invalid", problem ? "true" : "false");
+    nameCancel.hidden = !(name && online);
     if (!dialog.open) dialog.showModal();
     nameInput.focus();
+    nameInput.select();
   }
 
   nameForm.addEventListener("submit", (event) => {
     event.preventDefault();
     const problem = nameProblem(nameInput.value);
     if (problem) {
-      askName(problem);
+      askName(problem, nameInput.value);
       return;
     }
-    name = nameInput.value.trim();
-    localStorage.setItem(NAME_KEY, name);
+    const chosen = nameInput.value.trim();
     dialog.close();
-    me.textContent = name;
+    if (chosen === name && online) return;
+    name = chosen;
+    remember(name);
+    showMe();
     reconnectNow();
   });
 
+  nameCancel.addEventListener("click", () => dialog.close());
+
   dialog.addEventListener("cancel", (event) => {
-    if (!name) event.preventDefault(); // a name is needed to chat
+    if (!(name && online)) event.preventDefault(); // a name is needed to chat
   });
 
-  document.getElementById("change-name").addEventListener("click", () => askName(null));
+  dialog.addEventListener("close", () => input.focus());
+
+  $("change-name").addEventListener("click", () => askName(null));
 
   // ---- connection ---------------------------------------------------------------------------
 
-  function setStatus(state, text) {
+  function setStatus(state, text, detail) {
     statusEl.dataset.state = state;
     statusEl.textContent = text;
-    sendButton.disabled = state !== "online";
+    statusEl.title = detail || "";
+    online = state === "online";
+    sendButton.disabled = !online;
   }
 
   function socketUrl() {
@@ -85,6 +194,7 @@
 
   function connect() {
     clearTimeout(reconnectTimer);
+    reconnectTimer = null;
     setStatus("connecting", "Connecting…");
     const socket = new WebSocket(socketUrl());
     ws = socket;
@@ -101,6 +211,7 @@
     socket.addEventListener("close", (event) => {
       if (socket !== ws) return;
       ws = null;
+      dropped();
       if (event.code === CLOSE_BAD_REQUEST) {
         setStatus("offline", "Not connected");
         return; // the error event before the close said why; the user fixes it
@@ -109,10 +220,19 @@
     });
   }
 
+  function dropped() {
+    requests = [];
+    loadingOlder = false;
+    holeInFlight = false;
+    updateMarker();
+    for (const entry of pending.values()) markFailed(entry.item);
+  }
+
   function reconnectNow() {
     if (ws) {
       const old = ws;
       ws = null;
+      dropped();
       old.close(1000);
     }
     retries = 0;
@@ -122,13 +242,18 @@
   function scheduleReconnect() {
     const delay = Math.min(30000, 500 * 2 ** retries) * (0.5 + Math.random() / 2);
     retries += 1;
-    setStatus("reconnecting", `Reconnecting in ${Math.ceil(delay / 1000)}s…`);
+    setStatus("reconnecting", `Reconnecting in ${Math.ceil(delay / 1000)}s…`, "The connection was lost");
     reconnectTimer = setTimeout(connect, delay);
   }
 
-  function send(event) {
-    if (!ws || ws.readyState !== WebSocket.OPEN) return false;
+  window.addEventListener("online", () => {
+    if (reconnectTimer !== null) reconnectNow();
+  });
+
+  function send(event, request) {
+    if (!online || !ws || ws.readyState !== WebSocket.OPEN) return false;
     ws.send(JSON.stringify(event));
+    requests.push(request);
     return true;
   }
 
@@ -138,14 +263,19 @@
     switch (event.type) {
       case "welcome":
         retries = 0;
-        setStatus("online", `Connected · ${event.worker}`);
+        requests = [{ kind: "latest" }]; // the server follows its welcome with the newest page
+        setStatus("online", "Connected", `Connected to #${event.room} through ${event.worker}`);
+        if (event.name && event.name !== name) {
+          name = event.name;
+          showMe();
+        }
         hideNotice();
         break;
       case "history":
-        addHistory(event);
+        onHistory(event);
         break;
       case "message":
-        addMessage(event, { stick: isNearBottom() });
+        onLiveMessage(event);
         break;
       case "batch":
         event.events.forEach(handle);
@@ -154,107 +284,301 @@
         acknowledge(event);
         break;
       case "error":
-        showError(event);
+        onError(event);
         break;
       default:
         break;
     }
   }
 
-  function addHistory(event) {
-    const older = loadingOlder;
-    loadingOlder = false;
-    hasMore = event.has_more;
-    const before = list.scrollHeight - list.scrollTop;
-    const stick = !older && (shown.size === 0 || isNearBottom());
-    event.messages.forEach((message) => addMessage(message, { stick: false }));
-    marker.hidden = false;
-    marker.textContent = hasMore ? "Scroll up for older messages" : "Beginning of #" + room;
-    if (older) {
-      list.scrollTop = list.scrollHeight - before; // keep the reader where they were
-    } else if (stick) {
-      scrollToBottom();
+  function takeRequest(match) {
+    const index = requests.findIndex(match);
+    return index < 0 ? null : requests.splice(index, 1)[0];
+  }
+
+  function onHistory(event) {
+    const request = takeRequest((r) => r.kind !== "message") || { kind: "latest" };
+    if (request.kind === "older") {
+      const fromBottom = list.scrollHeight - list.scrollTop;
+      event.messages.forEach((message) => addMessage(message));
+      hasMore = event.has_more;
+      loadingOlder = false;
+      updateMarker();
+      list.scrollTop = list.scrollHeight - fromBottom; // keep the reader where they were
+    } else {
+      const first = !historyLoaded;
+      const stick = first || isNearBottom();
+      const before = newestSeq;
+      event.messages.forEach((message) => addMessage(message));
+      if (first) hasMore = event.has_more;
+      historyLoaded = true;
+      updateMarker();
+      if (stick) scrollToBottom();
+      if (request.kind === "gap") {
+        holeInFlight = false;
+        const oldest = event.messages.length ? event.messages[0].seq : request.lo;
+        if (event.messages.length === request.limit && oldest > request.lo + 1) {
+          holes.unshift([request.lo, oldest]); // more were missing than one page holds
+        }
+      } else if (!first && event.messages.length) {
+        noteHole(before, event.messages[0].seq); // what was said while we were away
+      }
+      fillHoles();
     }
-    if (!older && hasMore && list.scrollHeight <= list.clientHeight) loadOlder();
+    fillScreen();
+  }
+
+  function onLiveMessage(message) {
+    const stick = isNearBottom();
+    if (newestSeq > 0 && message.seq > newestSeq + 1) {
+      noteHole(newestSeq, message.seq);
+      clearTimeout(holeTimer);
+      holeTimer = setTimeout(fillHoles, GAP_WAIT_MS);
+    }
+    const added = addMessage(message);
+    if (stick) {
+      scrollToBottom();
+    } else if (added && message.author !== name) {
+      unread += 1;
+      jump.textContent = unread === 1 ? "1 new message ↓" : `${unread} new messages ↓`;
+      jump.hidden = false;
+    }
+    if (added && document.hidden) updateTitle(1);
+  }
+
+  // Pub/sub may lose broadcasts and a reconnect skips what was said meanwhile: the page
+  // remembers such holes in the seq sequence and fetches them, one history request at a time.
+  function noteHole(lo, hi) {
+    if (hi - lo > 1) holes.push([lo, hi]);
+  }
+
+  function fillHoles() {
+    clearTimeout(holeTimer);
+    holeTimer = null;
+    while (holes.length && !holeInFlight) {
+      let [lo, hi] = holes[0];
+      while (lo + 1 < hi && shown.has(lo + 1)) lo += 1;
+      while (hi - 1 > lo && shown.has(hi - 1)) hi -= 1;
+      if (hi - lo <= 1) {
+        holes.shift();
+        continue;
+      }
+      const limit = Math.min(MAX_PAGE, hi - lo - 1);
+      if (!send({ type: "history", before_seq: hi, limit }, { kind: "gap", lo, hi, limit })) return;
+      holes.shift();
+      holeInFlight = true;
+    }
   }
 
   function loadOlder() {
     if (loadingOlder || !hasMore || shown.size === 0) return;
     const oldest = Math.min(...shown.keys());
-    if (send({ type: "history", before_seq: oldest, limit: 50 })) {
+    if (send({ type: "history", before_seq: oldest, limit: PAGE }, { kind: "older" })) {
       loadingOlder = true;
-      marker.textContent = "Loading older messages…";
+      updateMarker();
     }
   }
 
+  // On tall screens a page may not fill the list, so no scroll could ever ask for more.
+  function fillScreen() {
+    if (hasMore && !loadingOlder && list.scrollHeight <= list.clientHeight) loadOlder();
+  }
+
+  function updateMarker() {
+    if (!historyLoaded) return;
+    marker.hidden = false;
+    marker.classList.toggle("start", !hasMore);
+    if (!hasMore) marker.textContent = `Beginning of #${room}`;
+    else if (loadingOlder) marker.textContent = "Loading older messages…";
+    else marker.textContent = "Scroll up for older messages";
+    updateEmpty();
+  }
+
+  function updateEmpty() {
+    empty.hidden = !(historyLoaded && shown.size === 0 && pending.size === 0);
+  }
+
   list.addEventListener("scroll", () => {
+    pinned = isNearBottom();
     if (list.scrollTop < 80) loadOlder();
+    if (pinned) {
+      jump.hidden = true;
+      unread = 0;
+    }
   });
 
-  function addMessage(message, { stick }) {
-    if (shown.has(message.seq)) return;
-    const item = renderMessage(message);
-    // Insert in seq order; live messages are almost always the newest, so check that first.
+  // The list shrinks when a notice, a longer message or a phone keyboard takes room below it.
+  if (window.ResizeObserver) {
+    new ResizeObserver(() => {
+      if (pinned) scrollToBottom();
+    }).observe(list);
+  }
+
+  jump.addEventListener("click", () => {
+    scrollToBottom();
+    jump.hidden = true;
+    unread = 0;
+    input.focus();
+  });
+
+  // Returns true when the message is new to the page.
+  function addMessage(message) {
+    const existing = shown.get(message.seq);
+    if (existing) {
+      if (existing.classList.contains("local")) {
+        fillMessage(existing, message); // our own, acknowledged earlier: now with the server's time
+        regroup(existing);
+        regroup(nextMessage(existing));
+      }
+      return false;
+    }
+    const item = document.createElement("li");
+    fillMessage(item, message);
+    place(item, message.seq);
+    updateEmpty();
+    return true;
+  }
+
+  function place(item, seq) {
+    shown.set(seq, item);
     let next = null;
-    if (message.seq < newestSeq) {
-      for (const [seq, el] of shown) {
-        if (seq > message.seq && (next === null || seq < Number(next.dataset.seq))) next = el;
+    if (seq > newestSeq) {
+      next = firstPending();
+    } else {
+      for (const child of list.children) {
+        if (child.dataset.seq && Number(child.dataset.seq) > seq) {
+          next = child;
+          break;
+        }
       }
     }
-    shown.set(message.seq, item);
-    newestSeq = Math.max(newestSeq, message.seq);
-    list.insertBefore(item, next || firstPending());
-    if (stick) scrollToBottom();
+    newestSeq = Math.max(newestSeq, seq);
+    list.insertBefore(item, next);
+    regroup(item);
+    regroup(nextMessage(item));
   }
 
   function firstPending() {
     const first = pending.values().next();
-    return first.done ? null : first.value;
+    return first.done ? null : first.value.item;
   }
 
-  function renderMessage(message) {
-    const item = document.createElement("li");
+  function fillMessage(item, message) {
+    const when = new Date(message.ts);
     item.className = "message";
-    item.dataset.seq = message.seq;
-    if (message.author === name) item.classList.add("own");
+    item.classList.toggle("own", message.author === name);
+    item.dataset.seq = message.seq === undefined ? "" : String(message.seq);
+    item.dataset.author = message.author;
+    item.dataset.ts = String(when.getTime());
+    item.replaceChildren();
+
+    const avatar = document.createElement("span");
+    avatar.className = "avatar";
+    avatar.setAttribute("aria-hidden", "true");
+    paintAvatar(avatar, message.author);
+
+    const bubble = document.createElement("div");
+    bubble.className = "bubble";
     const meta = document.createElement("p");
     meta.className = "meta";
     const author = document.createElement("span");
     author.className = "author";
     author.textContent = message.author;
-    const time = document.createElement("time");
-    const when = new Date(message.ts);
-    time.dateTime = when.toISOString();
-    time.title = when.toLocaleString();
-    time.textContent = when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-    meta.append(author, " ", time);
+    meta.append(author);
     const text = document.createElement("p");
     text.className = "text";
     text.textContent = message.text;
-    item.append(meta, text);
-    return item;
+    const time = document.createElement("time");
+    time.className = "stamp";
+    time.dateTime = when.toISOString();
+    time.title = when.toLocaleString();
+    time.textContent = formatTime(when);
+    bubble.append(meta, text, time);
+    item.append(avatar, bubble);
+  }
+
+  function nextMessage(item) {
+    let next = item.nextElementSibling;
+    while (next && !next.classList.contains("message")) next = next.nextElementSibling;
+    return next;
+  }
+
+  function previousMessage(item) {
+    let prev = item.previousElementSibling;
+    while (prev && !prev.classList.contains("message")) prev = prev.previousElementSibling;
+    return prev;
+  }
+
+  // A message continues its predecessor's group: same author, a few minutes apart, same day.
+  function regroup(item) {
+    if (!item) return;
+    const prev = previousMessage(item);
+    const continued =
+      prev !== null &&
+      prev.dataset.author === item.dataset.author &&
+      Math.abs(Number(item.dataset.ts) - Number(prev.dataset.ts)) < GROUP_MS &&
+      new Date(Number(item.dataset.ts)).toDateString() === new Date(Number(prev.dataset.ts)).toDateString();
+    item.classList.toggle("continued", continued);
   }
 
   function acknowledge(event) {
-    const item = pending.get(event.client_id);
-    if (!item) return;
+    takeRequest((r) => r.kind === "message" && r.clientId === event.client_id);
+    const entry = pending.get(event.client_id);
+    if (!entry) return;
     pending.delete(event.client_id);
-    item.remove(); // the stored message arrives (or arrived) as a broadcast with its seq
+    const item = entry.item;
+    const after = nextMessage(item);
+    item.remove();
+    regroup(after);
+    if (shown.has(event.seq)) {
+      updateEmpty();
+      return; // the broadcast came first and is already shown
+    }
+    // Show it as stored now; its broadcast fills in the server's time when it arrives.
+    item.classList.remove("pending", "failed");
+    item.classList.add("local");
+    const status = item.querySelector(".delivery");
+    if (status) status.remove();
+    item.dataset.seq = String(event.seq);
+    place(item, event.seq);
   }
 
-  function showError(event) {
+  function onError(event) {
     if (event.code === "invalid_name") {
-      askName(event.message);
+      const refused = name;
+      name = "";
+      remember("");
+      showMe();
+      askName(sentence(event.message), refused);
       return;
     }
-    notice.textContent = `${event.message} (${event.code})`;
+    const request = requests.length ? requests.shift() : null;
+    if (request && request.kind === "message") {
+      const entry = pending.get(request.clientId);
+      if (entry) markFailed(entry.item);
+    } else if (request && request.kind === "older") {
+      loadingOlder = false;
+      updateMarker();
+    } else if (request && request.kind === "gap") {
+      holeInFlight = false;
+    }
+    showNotice(FRIENDLY[event.code] || sentence(event.message));
+  }
+
+  function showNotice(text) {
+    noticeText.textContent = text;
     notice.hidden = false;
   }
 
   function hideNotice() {
     notice.hidden = true;
-    notice.textContent = "";
+    noticeText.textContent = "";
   }
+
+  $("notice-close").addEventListener("click", () => {
+    hideNotice();
+    input.focus();
+  });
 
   // ---- sending ----------------------------------------------------------------------------
 
@@ -263,28 +587,82 @@
     return `${Date.now()}-${Math.random().toString(16).slice(2)}`;
   }
 
+  function markFailed(item) {
+    if (item.classList.contains("failed")) return;
+    item.classList.remove("pending");
+    item.classList.add("failed");
+    const status = document.createElement("p");
+    status.className = "delivery";
+    const label = document.createElement("span");
+    label.textContent = "Not sent.";
+    const retry = document.createElement("button");
+    retry.type = "button";
+    retry.className = "ghost small";
+    retry.textContent = "Retry";
+    status.append(label, retry);
+    item.querySelector(".bubble").append(status);
+  }
+
+  list.addEventListener("click", (event) => {
+    const button = event.target.closest(".delivery button");
+    if (!button) return;
+    const item = button.closest(".message");
+    for (const [clientId, entry] of pending) {
+      if (entry.item !== item) continue;
+      // The same client_id again, so the server can recognise a message it did store.
+      if (send({ type: "message", text: entry.text, client_id: clientId }, { kind: "message", clientId })) {
+        item.classList.remove("failed");
+        item.classList.add("pending");
+        item.querySelector(".delivery").remove();
+        hideNotice();
+      } else {
+        showNotice(FRIENDLY.offline);
+      }
+      return;
+    }
+  });
+
+  input.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter" || event.shiftKey || event.altKey || event.isComposing) return;
+    event.preventDefault();
+    composer.requestSubmit();
+  });
+
   composer.addEventListener("submit", (event) => {
     event.preventDefault();
     const text = input.value;
     if (!text.trim()) return;
-    if (text.length > maxText) {
-      showError({ code: "text_too_long", message: `Messages are at most ${maxText} characters.` });
+    if (length(text) > maxText) {
+      showNotice(FRIENDLY.text_too_long);
       return;
     }
     const clientId = newClientId();
-    if (!send({ type: "message", text, client_id: clientId })) {
-      showError({ code: "offline", message: "Not connected; your message was not sent." });
+    if (!send({ type: "message", text, client_id: clientId }, { kind: "message", clientId })) {
+      showNotice(FRIENDLY.offline);
       return;
     }
     hideNotice();
-    const item = renderMessage({ seq: "", author: name, text, ts: new Date().toISOString() });
+    const item = document.createElement("li");
+    fillMessage(item, { author: name, text, ts: new Date().toISOString() });
     item.classList.add("pending");
-    pending.set(clientId, item);
+    pending.set(clientId, { item, text });
     list.appendChild(item);
+    regroup(item);
+    updateEmpty();
     scrollToBottom();
     input.value = "";
+    resizeInput();
     input.focus();
   });
+
+  // Grow the message field with its text where CSS `field-sizing` cannot.
+  const autosize = !(window.CSS && CSS.supports("field-sizing", "content"));
+  function resizeInput() {
+    if (!autosize) return;
+    input.style.height = "auto";
+    input.style.height = `${input.scrollHeight}px`;
+  }
+  input.addEventListener("input", resizeInput);
 
   function isNearBottom() {
     return list.scrollHeight - list.scrollTop - list.clientHeight < 80;
@@ -294,14 +672,25 @@
     list.scrollTop = list.scrollHeight;
   }
 
+  const baseTitle = document.title;
+  let titleUnread = 0;
+  function updateTitle(more) {
+    titleUnread = more ? titleUnread + more : 0;
+    document.title = titleUnread ? `(${titleUnread}) ${baseTitle}` : baseTitle;
+  }
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden) updateTitle(0);
+  });
+
   // ---- start ------------------------------------------------------------------------------
 
-  setStatus("connecting", "Connecting…");
+  setStatus("idle", "Not connected");
   if (nameProblem(name)) {
     name = "";
+    showMe();
     askName(null);
   } else {
-    me.textContent = name;
+    showMe();
     connect();
   }
 })();
