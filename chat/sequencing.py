@@ -14,13 +14,14 @@ end
 return false
 """
 
-# Raise the counter to at least ARGV[1] (the highest stored seq), then take the next one.
-_RAISE_AND_INCR = """
+# Raise the counter to at least ARGV[1] (the highest seq the store ever held), then take
+# ARGV[2] seqs at once; returns the last of them.
+_RAISE_AND_INCRBY = """
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 if current < tonumber(ARGV[1]) then
   redis.call('SET', KEYS[1], ARGV[1])
 end
-return redis.call('INCR', KEYS[1])
+return redis.call('INCRBY', KEYS[1], ARGV[2])
 """
 
 
@@ -39,5 +40,13 @@ async def next_seq(room: str) -> int:
 
 async def reseed_and_next(room: str) -> int:
     """Bring the counter up to the store's highest seq, then allocate the next one."""
-    highest = await store.max_seq(room)
-    return int(await redis().eval(_RAISE_AND_INCR, 1, counter_key(room), highest))
+    return await reserve_seqs(room, 1)
+
+
+async def reserve_seqs(room: str, count: int) -> int:
+    """Allocate `count` consecutive seqs above anything stored; return the first one."""
+    if count < 1:
+        raise ValueError("count must be at least 1")
+    highest = await store.highest_seq_ever(room)
+    last = int(await redis().eval(_RAISE_AND_INCRBY, 1, counter_key(room), highest, count))
+    return last - count + 1

@@ -15,6 +15,9 @@ from chat.clients import mongo_db
 from chat.protocol import MessageOut
 
 MESSAGES = "messages"
+# Per-room floor for sequence numbers, raised before messages are deleted, so a counter
+# re-seeded after deletes never hands out the seq of a deleted message again.
+ROOMS = "rooms"
 
 
 class DuplicateSeq(Exception):
@@ -80,6 +83,20 @@ async def max_seq(room: str) -> int:
         {"room": room}, projection={"seq": 1}, sort=[("seq", DESCENDING)]
     )
     return int(doc["seq"]) if doc else 0
+
+
+async def highest_seq_ever(room: str) -> int:
+    """Highest seq the room ever stored, deleted messages included: where numbering resumes."""
+    floor = await mongo_db()[ROOMS].find_one({"_id": room}, projection={"seq_floor": 1})
+    return max(await max_seq(room), int(floor["seq_floor"]) if floor else 0)
+
+
+async def _raise_seq_floors(query: dict[str, Any]) -> None:
+    rooms = mongo_db()[ROOMS]
+    for room in await mongo_db()[MESSAGES].distinct("room", query):
+        await rooms.update_one(
+            {"_id": room}, {"$max": {"seq_floor": await max_seq(room)}}, upsert=True
+        )
 
 
 async def page_before(room: str, *, before_seq: int | None, limit: int) -> Page:
@@ -151,5 +168,6 @@ async def delete_messages(
             except (InvalidId, TypeError):
                 continue
         query["_id"] = {"$in": object_ids}
+    await _raise_seq_floors(query)
     result = await mongo_db()[MESSAGES].delete_many(query)
     return result.deleted_count

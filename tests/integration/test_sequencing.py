@@ -54,3 +54,22 @@ async def test_concurrent_reseeding_never_duplicates(room: str) -> None:
         *(services.message_create(room=room, author="a", text=str(i)) for i in range(30))
     )
     assert sorted(m.seq for m in messages) == list(range(2, 32))
+
+
+async def test_seqs_of_deleted_messages_are_not_reused_after_the_counter_is_lost(
+    room: str,
+) -> None:
+    """Purging the newest messages, then losing Redis, must not hand their seqs out again."""
+    created = [await services.message_create(room=room, author="a", text=str(i)) for i in range(5)]
+    assert await store.delete_messages(ids=[m.id for m in created[2:]]) == 3
+    await redis().delete(sequencing.counter_key(room))
+    message = await services.message_create(room=room, author="a", text="after purge")
+    assert message.seq == 6
+
+
+async def test_reserved_blocks_are_consecutive_and_do_not_overlap(room: str) -> None:
+    """Bulk seeding takes a block; live messages continue after it."""
+    first = await sequencing.reserve_seqs(room, 100)
+    assert first == 1
+    assert await sequencing.reserve_seqs(room, 10) == 101
+    assert await sequencing.next_seq(room) == 111

@@ -1,0 +1,23 @@
+"""No relational chat data: messages live in MongoDB (chat.store)."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Message(models.Model):
+    """Stand-in so the admin lists "Messages" under Chat and has view/delete permissions.
+
+    There is no table: the admin page reads and deletes through chat.store.
+    """
+
+    id = models.CharField(primary_key=True, max_length=24)
+
+    class Meta:
+        managed = False
+        default_permissions = ("view", "delete")
+        verbose_name = "message"
+        verbose_name_plural = "messages"
+
+    def __str__(self) -> str:
+        return self.id
