@@ -6,19 +6,23 @@ import logging
 from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncWebsocketConsumer
+from pymongo.errors import PyMongoError
 
-from chat import selectors, services
+from chat import recovery, selectors, services
 from chat.errors import ServiceError
 from chat.protocol import (
     CLOSE_BAD_REQUEST,
+    CLOSE_TRY_AGAIN,
     Ack,
     Error,
+    History,
     HistoryIn,
     MessageIn,
     ProtocolError,
     ServerEvent,
     Welcome,
     group_name,
+    parse_after_seq,
     parse_client_event,
     validate_name,
     validate_room,
@@ -27,6 +31,8 @@ from chat.workerinfo import worker_id
 
 log = logging.getLogger(__name__)
 
+UNAVAILABLE = "the message history is unavailable right now; try again"
+
 
 class ChatConsumer(AsyncWebsocketConsumer):
     """A member of one room: receives its broadcasts, posts messages, pages history."""
@@ -34,6 +40,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
     room: str = ""
     name: str = ""
     joined: bool = False
+    # Highest seq sent to this client: where a catch-up after lost broadcasts starts.
+    forwarded_seq: int = 0
 
     async def connect(self) -> None:
         await self.accept()
@@ -41,47 +49,85 @@ class ChatConsumer(AsyncWebsocketConsumer):
         try:
             self.room = validate_room(self.scope["url_route"]["kwargs"].get("room"))
             self.name = validate_name(query.get("name", [""])[0])
+            after_seq = parse_after_seq(query.get("after_seq", [None])[0])
         except ProtocolError as exc:
             # Say why before closing: browsers do not expose close reasons reliably.
             await self.send_event(Error(code=exc.code, message=exc.message))
             await self.close(code=CLOSE_BAD_REQUEST)
             return
-        # Join before reading history so nothing falls between the page and the live stream.
+        # Join before reading history so nothing falls between the history and the live stream.
         await self.channel_layer.group_add(group_name(self.room), self.channel_name)
         self.joined = True
-        last_seq = await selectors.last_seq(room=self.room)
-        await self.send_event(
-            Welcome(room=self.room, name=self.name, worker=worker_id(), last_seq=last_seq)
-        )
-        await self.send_event(await selectors.history_page(room=self.room))
+        recovery.join(self)
+        try:
+            last_seq = await selectors.last_seq(room=self.room)
+            await self.send_event(
+                Welcome(room=self.room, name=self.name, worker=worker_id(), last_seq=last_seq)
+            )
+            if after_seq is None:
+                await self.send_history(await selectors.history_page(room=self.room))
+            else:
+                self.forwarded_seq = after_seq
+                await self.catch_up_missed(announce_empty=True)
+        except PyMongoError:
+            log.warning("history unavailable at connect in room %s", self.room, exc_info=True)
+            await self.send_event(Error(code="unavailable", message=UNAVAILABLE))
+            await self.close(code=CLOSE_TRY_AGAIN)
 
     async def disconnect(self, code: int) -> None:
         if self.joined:
+            recovery.leave(self)
             await self.channel_layer.group_discard(group_name(self.room), self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if not self.joined:
             return
+        client_id = None
         try:
             event = parse_client_event(text_data if text_data is not None else bytes_data or b"")
             if isinstance(event, MessageIn):
+                client_id = event.client_id
                 message = await services.message_create(
-                    room=self.room, author=self.name, text=event.text
+                    room=self.room, author=self.name, text=event.text, client_id=client_id
                 )
-                await self.send_event(
-                    Ack(client_id=event.client_id, id=message.id, seq=message.seq)
+                await self.send_event(Ack(client_id=client_id, id=message.id, seq=message.seq))
+            elif isinstance(event, HistoryIn) and event.after_seq is not None:
+                await self.send_history(
+                    await selectors.history_after(
+                        room=self.room, after_seq=event.after_seq, limit=event.limit
+                    )
                 )
             elif isinstance(event, HistoryIn):
-                page = await selectors.history_page(
-                    room=self.room, before_seq=event.before_seq, limit=event.limit
+                await self.send_history(
+                    await selectors.history_page(
+                        room=self.room, before_seq=event.before_seq, limit=event.limit
+                    )
                 )
-                await self.send_event(page)
         except (ProtocolError, ServiceError) as exc:
-            await self.send_event(Error(code=exc.code, message=exc.message))
+            await self.send_event(Error(code=exc.code, message=exc.message, client_id=client_id))
+        except PyMongoError:
+            log.warning("history read failed in room %s", self.room, exc_info=True)
+            await self.send_event(Error(code="unavailable", message=UNAVAILABLE))
 
-    async def chat_message(self, event: dict[str, str]) -> None:
+    async def chat_message(self, event: dict[str, str | int]) -> None:
         """A broadcast from the room's group: forward the pre-encoded text."""
-        await self.send(text_data=event["text"])
+        self.forwarded_seq = max(self.forwarded_seq, int(event["seq"]))
+        await self.send(text_data=str(event["text"]))
+
+    async def catch_up_missed(self, *, announce_empty: bool = False) -> None:
+        """Send every stored message above `forwarded_seq` (resume, or after lost broadcasts).
+
+        A resume always answers with at least one page; a repair sends only what is missing.
+        """
+        async for page in selectors.catch_up(room=self.room, after_seq=self.forwarded_seq):
+            if page.messages or announce_empty:
+                await self.send_history(page)
+
+    async def send_history(self, page: History) -> None:
+        """Send a history page and remember how far this client has been brought."""
+        if page.messages:
+            self.forwarded_seq = max(self.forwarded_seq, page.messages[-1].seq)
+        await self.send_event(page)
 
     async def send_event(self, event: ServerEvent) -> None:
         """Send one typed server event."""

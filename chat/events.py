@@ -10,5 +10,6 @@ from chat.protocol import MessageOut, group_name
 async def notify_message(message: MessageOut) -> None:
     """Fan a stored message out to every member of its room, encoded once."""
     await get_channel_layer().group_send(
-        group_name(message.room), {"type": "chat.message", "text": message.encode()}
+        group_name(message.room),
+        {"type": "chat.message", "text": message.encode(), "seq": message.seq},
     )

@@ -17,6 +17,7 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -29,6 +30,7 @@ HISTORY_MAX_PAGE = 200
 # Close codes sent after an `error` event when a connection cannot be served.
 CLOSE_BAD_REQUEST = 4400
 CLOSE_GOING_AWAY = 1001
+CLOSE_TRY_AGAIN = 1013
 
 _ROOM_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
@@ -69,11 +71,18 @@ class MessageIn(_ClientEvent):
 
 
 class HistoryIn(_ClientEvent):
-    """Ask for the page of messages older than `before_seq` (newest page when omitted)."""
+    """Ask for older messages (`before_seq`), newer ones (`after_seq`), or the newest page."""
 
     type: Literal["history"]
     before_seq: StrictInt | None = Field(default=None, gt=0)
+    after_seq: StrictInt | None = Field(default=None, ge=0)
     limit: StrictInt = Field(default=HISTORY_PAGE, ge=1, le=HISTORY_MAX_PAGE)
+
+    @model_validator(mode="after")
+    def _one_cursor(self) -> HistoryIn:
+        if self.before_seq is not None and self.after_seq is not None:
+            raise PydanticCustomError("invalid_field", "give before_seq or after_seq, not both")
+        return self
 
 
 ClientEvent = Annotated[MessageIn | HistoryIn, Field(discriminator="type")]
@@ -107,6 +116,15 @@ def _protocol_error(exc: ValidationError) -> ProtocolError:
     if first["type"] == "missing" and field == "text":
         code = "empty_text"
     return ProtocolError(code, f"{field}: {first['msg']}")
+
+
+def parse_after_seq(raw: str | None) -> int | None:
+    """The resume cursor from a connection URL: None, or an integer >= 0."""
+    if raw is None:
+        return None
+    if not raw.isascii() or not raw.isdigit():
+        raise ProtocolError("invalid_field", "after_seq: must be an integer >= 0")
+    return int(raw)
 
 
 def validate_name(raw: str | None) -> str:
@@ -166,11 +184,16 @@ class Welcome(ServerEvent):
 
 
 class History(ServerEvent):
-    """A page of messages in ascending `seq` order; `has_more` when older ones exist."""
+    """A page of messages in ascending `seq` order and the cursor it answers.
+
+    `has_more`: more exist in the page's direction (newer for `after_seq`, older otherwise).
+    """
 
     type: Literal["history"] = "history"
     messages: list[MessageOut]
     has_more: bool
+    before_seq: int | None = None
+    after_seq: int | None = None
 
 
 class Ack(ServerEvent):
@@ -188,6 +211,7 @@ class Error(ServerEvent):
     type: Literal["error"] = "error"
     code: str
     message: str
+    client_id: str | None = None
 
 
 def group_name(room: str) -> str:

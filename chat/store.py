@@ -24,6 +24,10 @@ class DuplicateSeq(Exception):
     """The (room, seq) pair is already taken: the sequence counter is behind the store."""
 
 
+class DuplicateClientId(Exception):
+    """The room already holds a message with this client_id: a resend."""
+
+
 @dataclass(frozen=True)
 class Page:
     """Messages in ascending seq order, and whether older ones exist."""
@@ -36,14 +40,20 @@ async def ensure_indexes() -> None:
     """Create the indexes the queries rely on (idempotent)."""
     coll = mongo_db()[MESSAGES]
     await coll.create_index([("room", ASCENDING), ("seq", ASCENDING)], unique=True, name="room_seq")
+    # Every message has a client_id (the server makes one up when the client sent none),
+    # so a plain unique index enforces idempotent resends without a partial index.
+    await coll.create_index(
+        [("room", ASCENDING), ("client_id", ASCENDING)], unique=True, name="room_client_id"
+    )
     await coll.create_index([("ts", ASCENDING)], name="ts")
 
 
-def _to_doc(message: MessageOut) -> dict[str, Any]:
+def _to_doc(message: MessageOut, client_id: str | None = None) -> dict[str, Any]:
     return {
         "_id": ObjectId(message.id),
         "room": message.room,
         "seq": message.seq,
+        "client_id": client_id or f"srv-{message.id}",
         "author": message.author,
         "text": message.text,
         "ts": message.ts,
@@ -61,12 +71,21 @@ def _from_doc(doc: dict[str, Any]) -> MessageOut:
     )
 
 
-async def insert_message(message: MessageOut) -> None:
-    """Store one message; raise DuplicateSeq when its seq is taken in its room."""
+async def insert_message(message: MessageOut, *, client_id: str | None = None) -> None:
+    """Store one message; raise DuplicateClientId for a resend, DuplicateSeq for a taken seq."""
     try:
-        await mongo_db()[MESSAGES].insert_one(_to_doc(message))
+        await mongo_db()[MESSAGES].insert_one(_to_doc(message, client_id))
     except DuplicateKeyError:
+        # Both unique indexes raise the same error (FerretDB does not say which), so ask.
+        if client_id is not None and await find_by_client_id(message.room, client_id):
+            raise DuplicateClientId(client_id) from None
         raise DuplicateSeq(f"{message.room}#{message.seq}") from None
+
+
+async def find_by_client_id(room: str, client_id: str) -> MessageOut | None:
+    """The message of the room stored under this client_id, if any."""
+    doc = await mongo_db()[MESSAGES].find_one({"room": room, "client_id": client_id})
+    return _from_doc(doc) if doc else None
 
 
 async def insert_many(messages: list[MessageOut]) -> int:
@@ -108,6 +127,18 @@ async def page_before(room: str, *, before_seq: int | None, limit: int) -> Page:
     docs = await cursor.to_list(length=limit + 1)
     has_more = len(docs) > limit
     return Page([_from_doc(d) for d in reversed(docs[:limit])], has_more)
+
+
+async def page_after(room: str, *, after_seq: int, limit: int) -> Page:
+    """The `limit` oldest messages above `after_seq`; `has_more` when newer ones exist."""
+    cursor = (
+        mongo_db()[MESSAGES]
+        .find({"room": room, "seq": {"$gt": after_seq}})
+        .sort("seq", ASCENDING)
+        .limit(limit + 1)
+    )
+    docs = await cursor.to_list(length=limit + 1)
+    return Page([_from_doc(d) for d in docs[:limit]], len(docs) > limit)
 
 
 def _filter(*, room: str | None, text: str | None, before: datetime | None) -> dict[str, Any]:

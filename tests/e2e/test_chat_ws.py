@@ -8,6 +8,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import websockets
@@ -231,3 +232,98 @@ async def test_sigterm_closes_sockets_with_1001_and_exits_zero(room: str) -> Non
         returncode = await asyncio.to_thread(server.process.wait, 15)
     assert set(codes) == {1001}
     assert returncode == 0
+
+
+async def post(client: Client, texts: list[str]) -> list[dict[str, Any]]:
+    """Send messages with client_ids and return their acks in order."""
+    for i, text in enumerate(texts):
+        await client.send({"type": "message", "text": text, "client_id": f"{text}-{i}"})
+    return [await client.expect("ack") for _ in texts]
+
+
+async def test_resume_sends_exactly_the_missed_messages_before_live_ones(
+    server: ChatServer, room: str
+) -> None:
+    """?after_seq=N: every stored message above N, in order, in pages of up to 200."""
+    writer = await Client.join(server, room, "writer")
+    acks = await post(writer, [f"m{i}" for i in range(250)])
+    assert [a["seq"] for a in acks] == list(range(1, 251))
+    ws = await websockets.connect(server.ws_url(room, "reader") + "&after_seq=30")
+    reader = Client(ws)
+    try:
+        reader.welcome = await reader.expect("welcome")
+        first = await reader.expect("history")
+        second = await reader.expect("history")
+        assert (first["after_seq"], first["has_more"], len(first["messages"])) == (30, True, 200)
+        assert (second["after_seq"], second["has_more"]) == (230, False)
+        seqs = [m["seq"] for m in first["messages"] + second["messages"]]
+        assert seqs == list(range(31, 251))
+        await writer.send({"type": "message", "text": "live", "client_id": "live"})
+        live = await reader.expect("message")
+        assert (live["seq"], live["text"]) == (251, "live")
+    finally:
+        await writer.close()
+        await reader.close()
+
+
+async def test_resume_with_nothing_missed_says_so(server: ChatServer, room: str) -> None:
+    """A client that is up to date gets one empty catch-up page, then live messages."""
+    writer = await Client.join(server, room, "writer")
+    await post(writer, ["a", "b"])
+    ws = await websockets.connect(server.ws_url(room, "reader") + "&after_seq=2")
+    reader = Client(ws)
+    try:
+        await reader.expect("welcome")
+        page = await reader.expect("history")
+        assert (page["messages"], page["has_more"], page["after_seq"]) == ([], False, 2)
+    finally:
+        await writer.close()
+        await reader.close()
+
+
+async def test_bad_resume_cursor_is_refused_with_4400(server: ChatServer, room: str) -> None:
+    """after_seq must be an integer >= 0."""
+    async with websockets.connect(server.ws_url(room, "x") + "&after_seq=-4") as ws:
+        error = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert (error["type"], error["code"]) == ("error", "invalid_field")
+        with pytest.raises(websockets.ConnectionClosed) as info:
+            await asyncio.wait_for(ws.recv(), 5)
+    assert info.value.rcvd is not None and info.value.rcvd.code == 4400
+
+
+async def test_gap_is_filled_with_after_seq(server: ChatServer, room: str) -> None:
+    """history after_seq returns the oldest messages above the cursor, ascending."""
+    client = await Client.join(server, room, "gapper")
+    try:
+        await post(client, [f"g{i}" for i in range(10)])
+        await client.send({"type": "history", "after_seq": 3, "limit": 4})
+        page = await client.expect("history")
+        assert [m["seq"] for m in page["messages"]] == [4, 5, 6, 7]
+        assert (page["has_more"], page["after_seq"], page["before_seq"]) == (True, 3, None)
+    finally:
+        await client.close()
+
+
+async def test_resending_a_client_id_returns_the_original_ack_and_stores_nothing(
+    server: ChatServer, room: str
+) -> None:
+    """Twice the same client_id: same id and seq, one stored message, receivers see one seq."""
+    sender = await Client.join(server, room, "sender")
+    receiver = await Client.join(server, room, "receiver")
+    try:
+        event = {"type": "message", "text": "once", "client_id": "dup-1"}
+        await sender.send(event)
+        first = await sender.expect("ack")
+        await sender.send(event)
+        second = await sender.expect("ack")
+        assert (second["id"], second["seq"]) == (first["id"], first["seq"])
+        await post(sender, ["after"])
+        seen = [await receiver.expect("message") for _ in range(3)]
+        # The resend is broadcast again (its first broadcast may have been lost); same seq.
+        assert [m["seq"] for m in seen] == [1, 1, 3]
+        newcomer = await Client.join(server, room, "newcomer")
+        assert [m["text"] for m in newcomer.history["messages"]] == ["once", "after"]
+        await newcomer.close()
+    finally:
+        await sender.close()
+        await receiver.close()

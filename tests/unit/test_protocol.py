@@ -16,6 +16,7 @@ from chat.protocol import (
     MessageOut,
     ProtocolError,
     group_name,
+    parse_after_seq,
     parse_client_event,
     validate_name,
     validate_room,
@@ -174,3 +175,38 @@ def test_ack_carries_client_id_id_and_seq() -> None:
         "id": "i",
         "seq": 3,
     }
+
+
+def test_history_after_seq_asks_for_newer_messages() -> None:
+    """after_seq may be 0 (everything) and comes back as a cursor."""
+    event = parse_client_event('{"type": "history", "after_seq": 0, "limit": 200}')
+    assert event == HistoryIn(type="history", after_seq=0, limit=200)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        '{"type": "history", "after_seq": -1}',
+        '{"type": "history", "after_seq": "3"}',
+        '{"type": "history", "after_seq": 3, "before_seq": 9}',
+    ],
+)
+def test_bad_after_seq_or_both_cursors_are_refused(frame: str) -> None:
+    """One cursor at a time, a non-negative integer."""
+    with pytest.raises(ProtocolError) as info:
+        parse_client_event(frame)
+    assert info.value.code == "invalid_field"
+
+
+@pytest.mark.parametrize(("raw", "value"), [(None, None), ("0", 0), ("120", 120)])
+def test_resume_cursor_from_the_url(raw: str | None, value: int | None) -> None:
+    """?after_seq=N resumes after N; absent means a fresh join."""
+    assert parse_after_seq(raw) == value
+
+
+@pytest.mark.parametrize("raw", ["", "-1", "1.5", "x", "١٢"])
+def test_bad_resume_cursor_is_refused(raw: str) -> None:
+    """Only ASCII digits: '١٢' (Arabic-Indic digits) is not a seq."""
+    with pytest.raises(ProtocolError) as info:
+        parse_after_seq(raw)
+    assert info.value.code == "invalid_field"
