@@ -1,13 +1,17 @@
 // chatsite page: one native WebSocket per room. Text is only ever inserted with textContent.
+// What to show where, what is missing and what to resend is decided by timeline.js; this file
+// does the DOM and the socket.
 (function () {
   "use strict";
+
+  const { Timeline, Outbox, historyKind } = window.ChatTimeline;
 
   const NAME_KEY = "chatsite.name";
   const CLOSE_BAD_REQUEST = 4400;
   const PAGE = 50;
-  const MAX_PAGE = 200;
   const GROUP_MS = 5 * 60 * 1000; // consecutive messages closer than this share one header
-  const GAP_WAIT_MS = 1000; // broadcasts from two workers may overtake each other briefly
+  const RECONNECT_BASE_MS = 500;
+  const RECONNECT_MAX_MS = 30000;
   const HUES = 8;
 
   const body = document.body;
@@ -49,19 +53,19 @@
   let online = false;
   let retries = 0;
   let reconnectTimer = null;
-  let holeTimer = null;
-  let holeInFlight = false;
+  let countdownTimer = null;
+  let fetchTimer = null;
   let hasMore = false;
   let historyLoaded = false;
   let loadingOlder = false;
-  let newestSeq = 0;
   let unread = 0;
   let pinned = true; // the reader was at the newest message when they last scrolled
-  // Requests waiting for their answer, in the order sent: the server answers each frame in turn.
+  // Requests waiting for their answer, in the order sent: the server answers each frame in
+  // turn, so an error that names no client_id belongs to the oldest one.
   let requests = [];
+  const timeline = new Timeline(); // which seqs are shown, missing, or holes
+  const outbox = new Outbox(); // client_id -> { text, state, item }: sent, not yet acknowledged
   const shown = new Map(); // seq -> <li>, in seq order in the DOM
-  const pending = new Map(); // client_id -> { item, text } sent or failed, not yet acknowledged
-  const holes = []; // [lo, hi]: the seqs strictly between may be missing from the page
 
   // ---- helpers ----------------------------------------------------------------------------
 
@@ -187,16 +191,20 @@
     sendButton.disabled = !online;
   }
 
-  function socketUrl() {
+  function socketUrl(afterSeq) {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    return `${scheme}//${location.host}/ws/rooms/${encodeURIComponent(room)}/?name=${encodeURIComponent(name)}`;
+    const path = `/ws/rooms/${encodeURIComponent(room)}/?name=${encodeURIComponent(name)}`;
+    // Resume: the server sends exactly what was said since the newest message shown.
+    const resume = afterSeq === null ? "" : `&after_seq=${afterSeq}`;
+    return `${scheme}//${location.host}${path}${resume}`;
   }
 
   function connect() {
-    clearTimeout(reconnectTimer);
-    reconnectTimer = null;
+    stopReconnectTimers();
     setStatus("connecting", "Connecting…");
-    const socket = new WebSocket(socketUrl());
+    const afterSeq = timeline.resumeAfter();
+    timeline.connected(afterSeq !== null);
+    const socket = new WebSocket(socketUrl(afterSeq));
     ws = socket;
     socket.addEventListener("message", (event) => {
       if (socket !== ws) return;
@@ -220,12 +228,14 @@
     });
   }
 
+  // Sends still waiting for their ack stay pending: they go out again after the reconnect.
   function dropped() {
     requests = [];
     loadingOlder = false;
-    holeInFlight = false;
+    timeline.disconnected();
+    clearTimeout(fetchTimer);
+    fetchTimer = null;
     updateMarker();
-    for (const entry of pending.values()) markFailed(entry.item);
   }
 
   function reconnectNow() {
@@ -239,11 +249,26 @@
     connect();
   }
 
+  // Exponential backoff with jitter, so pages that lost one server do not return all at once.
   function scheduleReconnect() {
-    const delay = Math.min(30000, 500 * 2 ** retries) * (0.5 + Math.random() / 2);
+    const ceiling = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** retries);
+    const delay = ceiling * (0.5 + Math.random() / 2);
+    const due = Date.now() + delay;
     retries += 1;
-    setStatus("reconnecting", `Reconnecting in ${Math.ceil(delay / 1000)}s…`, "The connection was lost");
+    const countdown = () => {
+      const seconds = Math.max(1, Math.ceil((due - Date.now()) / 1000));
+      setStatus("reconnecting", `Reconnecting in ${seconds}s…`, "The connection was lost");
+    };
+    countdown();
+    countdownTimer = setInterval(countdown, 1000);
     reconnectTimer = setTimeout(connect, delay);
+  }
+
+  function stopReconnectTimers() {
+    clearTimeout(reconnectTimer);
+    clearInterval(countdownTimer);
+    reconnectTimer = null;
+    countdownTimer = null;
   }
 
   window.addEventListener("online", () => {
@@ -257,19 +282,25 @@
     return true;
   }
 
+  function sendMessage(entry) {
+    const { clientId, text } = entry;
+    return send({ type: "message", text, client_id: clientId }, { kind: "message", clientId });
+  }
+
   // ---- events from the server ------------------------------------------------------------
 
   function handle(event) {
     switch (event.type) {
       case "welcome":
-        retries = 0;
-        requests = [{ kind: "latest" }]; // the server follows its welcome with the newest page
+        requests = [];
         setStatus("online", "Connected", `Connected to #${event.room} through ${event.worker}`);
         if (event.name && event.name !== name) {
           name = event.name;
           showMe();
         }
         hideNotice();
+        // The same client_id again: the server stores nothing twice and repeats its ack.
+        for (const entry of outbox.toResend()) sendMessage(entry);
         break;
       case "history":
         onHistory(event);
@@ -296,83 +327,77 @@
     return index < 0 ? null : requests.splice(index, 1)[0];
   }
 
+  // A history event says by its echoed cursor what it is: `after_seq` pages fill in newer
+  // messages (the catch-up after a resume, a gap), the others are the newest or an older page.
   function onHistory(event) {
-    const request = takeRequest((r) => r.kind !== "message") || { kind: "latest" };
-    if (request.kind === "older") {
+    let kind = historyKind(event);
+    if (kind === null) {
+      kind = takeRequest((r) => r.kind === "older") ? "older" : "newest"; // no cursor echoed
+    } else if (kind === "older") {
+      takeRequest((r) => r.kind === "older");
+    }
+    const now = Date.now();
+    if (kind === "older") {
       const fromBottom = list.scrollHeight - list.scrollTop;
-      event.messages.forEach((message) => addMessage(message));
+      const result = timeline.receiveHistory(event, now, kind);
+      showAll(event.messages, result.fresh);
       hasMore = event.has_more;
       loadingOlder = false;
       updateMarker();
       list.scrollTop = list.scrollHeight - fromBottom; // keep the reader where they were
     } else {
+      retries = 0; // served, not just accepted: a server that cannot read history backs off
       const first = !historyLoaded;
       const stick = first || isNearBottom();
-      const before = newestSeq;
-      event.messages.forEach((message) => addMessage(message));
-      if (first) hasMore = event.has_more;
+      const result = timeline.receiveHistory(event, now, kind);
+      if (result.answered) takeRequest((r) => r.kind === "gap");
+      showAll(event.messages, result.fresh);
+      if (first && kind === "newest") hasMore = event.has_more;
       historyLoaded = true;
       updateMarker();
       if (stick) scrollToBottom();
-      if (request.kind === "gap") {
-        holeInFlight = false;
-        const oldest = event.messages.length ? event.messages[0].seq : request.lo;
-        if (event.messages.length === request.limit && oldest > request.lo + 1) {
-          holes.unshift([request.lo, oldest]); // more were missing than one page holds
-        }
-      } else if (!first && event.messages.length) {
-        noteHole(before, event.messages[0].seq); // what was said while we were away
-      }
-      fillHoles();
     }
+    fetchMissing();
     fillScreen();
+  }
+
+  function showAll(messages, fresh) {
+    for (const { message, before } of fresh) insertMessage(message, before);
+    for (const message of messages) refreshLocal(message);
   }
 
   function onLiveMessage(message) {
     const stick = isNearBottom();
-    if (newestSeq > 0 && message.seq > newestSeq + 1) {
-      noteHole(newestSeq, message.seq);
-      clearTimeout(holeTimer);
-      holeTimer = setTimeout(fillHoles, GAP_WAIT_MS);
-    }
-    const added = addMessage(message);
+    const verdict = timeline.receiveLive(message.seq, Date.now());
+    if (verdict.added) insertMessage(message, verdict.before);
+    else refreshLocal(message);
     if (stick) {
       scrollToBottom();
-    } else if (added && message.author !== name) {
+    } else if (verdict.added && message.author !== name) {
       unread += 1;
       jump.textContent = unread === 1 ? "1 new message ↓" : `${unread} new messages ↓`;
       jump.hidden = false;
     }
-    if (added && document.hidden) updateTitle(1);
+    if (verdict.added && document.hidden) updateTitle(1);
+    fetchMissing();
   }
 
-  // Pub/sub may lose broadcasts and a reconnect skips what was said meanwhile: the page
-  // remembers such holes in the seq sequence and fetches them, one history request at a time.
-  function noteHole(lo, hi) {
-    if (hi - lo > 1) holes.push([lo, hi]);
-  }
-
-  function fillHoles() {
-    clearTimeout(holeTimer);
-    holeTimer = null;
-    while (holes.length && !holeInFlight) {
-      let [lo, hi] = holes[0];
-      while (lo + 1 < hi && shown.has(lo + 1)) lo += 1;
-      while (hi - 1 > lo && shown.has(hi - 1)) hi -= 1;
-      if (hi - lo <= 1) {
-        holes.shift();
-        continue;
-      }
-      const limit = Math.min(MAX_PAGE, hi - lo - 1);
-      if (!send({ type: "history", before_seq: hi, limit }, { kind: "gap", lo, hi, limit })) return;
-      holes.shift();
-      holeInFlight = true;
-    }
+  // Pub/sub may lose broadcasts and seqs may have holes: the timeline says which range to ask
+  // for next (one request at a time) and when to look again.
+  function fetchMissing() {
+    clearTimeout(fetchTimer);
+    fetchTimer = null;
+    if (!online) return;
+    const now = Date.now();
+    const request = timeline.nextRequest(now);
+    if (request && !send(request, { kind: "gap" })) timeline.requestFailed(now);
+    const wait = timeline.wakeIn(now);
+    if (wait !== null) fetchTimer = setTimeout(fetchMissing, Math.max(50, wait));
   }
 
   function loadOlder() {
-    if (loadingOlder || !hasMore || shown.size === 0) return;
-    const oldest = Math.min(...shown.keys());
+    if (loadingOlder || !hasMore || timeline.size === 0) return;
+    const oldest = timeline.lowestShown();
     if (send({ type: "history", before_seq: oldest, limit: PAGE }, { kind: "older" })) {
       loadingOlder = true;
       updateMarker();
@@ -395,7 +420,7 @@
   }
 
   function updateEmpty() {
-    empty.hidden = !(historyLoaded && shown.size === 0 && pending.size === 0);
+    empty.hidden = !(historyLoaded && shown.size === 0 && outbox.size === 0);
   }
 
   list.addEventListener("scroll", () => {
@@ -421,46 +446,34 @@
     input.focus();
   });
 
-  // Returns true when the message is new to the page.
-  function addMessage(message) {
-    const existing = shown.get(message.seq);
-    if (existing) {
-      if (existing.classList.contains("local")) {
-        fillMessage(existing, message); // our own, acknowledged earlier: now with the server's time
-        regroup(existing);
-        regroup(nextMessage(existing));
-      }
-      return false;
-    }
+  function insertMessage(message, before) {
     const item = document.createElement("li");
     fillMessage(item, message);
-    place(item, message.seq);
-    updateEmpty();
-    return true;
+    place(item, message.seq, before);
   }
 
-  function place(item, seq) {
+  // Our own message, shown since its ack: now with the server's time and text as stored.
+  function refreshLocal(message) {
+    const existing = shown.get(message.seq);
+    if (!existing || !existing.classList.contains("local")) return;
+    fillMessage(existing, message);
+    regroup(existing);
+    regroup(nextMessage(existing));
+  }
+
+  // `before`: the shown seq it goes in front of; null for the newest, above pending sends.
+  function place(item, seq, before) {
     shown.set(seq, item);
-    let next = null;
-    if (seq > newestSeq) {
-      next = firstPending();
-    } else {
-      for (const child of list.children) {
-        if (child.dataset.seq && Number(child.dataset.seq) > seq) {
-          next = child;
-          break;
-        }
-      }
-    }
-    newestSeq = Math.max(newestSeq, seq);
+    const next = before === null ? firstPending() : shown.get(before) || null;
     list.insertBefore(item, next);
     regroup(item);
     regroup(nextMessage(item));
+    updateEmpty();
   }
 
   function firstPending() {
-    const first = pending.values().next();
-    return first.done ? null : first.value.item;
+    const entry = outbox.first();
+    return entry ? entry.item : null;
   }
 
   function fillMessage(item, message) {
@@ -523,15 +536,16 @@
 
   function acknowledge(event) {
     takeRequest((r) => r.kind === "message" && r.clientId === event.client_id);
-    const entry = pending.get(event.client_id);
-    if (!entry) return;
-    pending.delete(event.client_id);
+    const entry = outbox.acknowledge(event.client_id);
+    if (!entry) return; // a repeated ack of a message shown already
     const item = entry.item;
     const after = nextMessage(item);
     item.remove();
     regroup(after);
-    if (shown.has(event.seq)) {
+    const verdict = timeline.receiveLive(event.seq, Date.now());
+    if (!verdict.added) {
       updateEmpty();
+      fetchMissing();
       return; // the broadcast came first and is already shown
     }
     // Show it as stored now; its broadcast fills in the server's time when it arrives.
@@ -540,7 +554,8 @@
     const status = item.querySelector(".delivery");
     if (status) status.remove();
     item.dataset.seq = String(event.seq);
-    place(item, event.seq);
+    place(item, event.seq, verdict.before);
+    fetchMissing();
   }
 
   function onError(event) {
@@ -552,15 +567,25 @@
       askName(sentence(event.message), refused);
       return;
     }
-    const request = requests.length ? requests.shift() : null;
-    if (request && request.kind === "message") {
-      const entry = pending.get(request.clientId);
+    let clientId = event.client_id || null;
+    if (clientId) {
+      takeRequest((r) => r.kind === "message" && r.clientId === clientId);
+    } else {
+      const request = requests.length ? requests.shift() : null;
+      if (request && request.kind === "message") {
+        clientId = request.clientId;
+      } else if (request && request.kind === "older") {
+        loadingOlder = false;
+        updateMarker();
+      } else if (request && request.kind === "gap") {
+        timeline.requestFailed(Date.now()); // asked again later; nothing the reader can do
+        fetchMissing();
+        return;
+      }
+    }
+    if (clientId) {
+      const entry = outbox.fail(clientId);
       if (entry) markFailed(entry.item);
-    } else if (request && request.kind === "older") {
-      loadingOlder = false;
-      updateMarker();
-    } else if (request && request.kind === "gap") {
-      holeInFlight = false;
     }
     showNotice(FRIENDLY[event.code] || sentence(event.message));
   }
@@ -607,18 +632,17 @@
     const button = event.target.closest(".delivery button");
     if (!button) return;
     const item = button.closest(".message");
-    for (const [clientId, entry] of pending) {
-      if (entry.item !== item) continue;
-      // The same client_id again, so the server can recognise a message it did store.
-      if (send({ type: "message", text: entry.text, client_id: clientId }, { kind: "message", clientId })) {
-        item.classList.remove("failed");
-        item.classList.add("pending");
-        item.querySelector(".delivery").remove();
-        hideNotice();
-      } else {
-        showNotice(FRIENDLY.offline);
-      }
-      return;
+    const entry = outbox.values().find((candidate) => candidate.item === item);
+    if (!entry) return;
+    // The same client_id again, so the server can recognise a message it did store.
+    if (sendMessage(entry)) {
+      outbox.retry(entry.clientId);
+      item.classList.remove("failed");
+      item.classList.add("pending");
+      item.querySelector(".delivery").remove();
+      hideNotice();
+    } else {
+      showNotice(FRIENDLY.offline);
     }
   });
 
@@ -637,7 +661,7 @@
       return;
     }
     const clientId = newClientId();
-    if (!send({ type: "message", text, client_id: clientId }, { kind: "message", clientId })) {
+    if (!sendMessage({ clientId, text })) {
       showNotice(FRIENDLY.offline);
       return;
     }
@@ -645,7 +669,7 @@
     const item = document.createElement("li");
     fillMessage(item, { author: name, text, ts: new Date().toISOString() });
     item.classList.add("pending");
-    pending.set(clientId, { item, text });
+    outbox.add(clientId, text).item = item;
     list.appendChild(item);
     regroup(item);
     updateEmpty();

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import json
+import os
 import re
-from collections.abc import Iterator
+import signal
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, WebSocketRoute, expect
-from websockets.sync.client import connect
+from playwright.sync_api import Browser, Page, WebSocket, WebSocketRoute, expect
+from websockets.sync.client import ClientConnection, connect
 
 from tests.chatserver import ROOT, ChatServer, run_chat_server
 from tests.conftest import require_services
 from tests.e2e.browser import (
     PHONE,
+    WAIT_MS,
     PageOpener,
     join,
     message_texts,
@@ -30,6 +36,16 @@ SCROLL_TO_TOP = """(list, seq) => {
     list.scrollTop = 0;
     return list.querySelector(`li[data-seq="${seq}"] .text`).getBoundingClientRect().top;
 }"""
+# Every text the status line shows from now on, so a brief "Reconnecting in 1s…" is not missed.
+RECORD_STATUS = """() => {
+    const status = document.getElementById("status");
+    window.statusLog = [];
+    new MutationObserver(() => window.statusLog.push(status.textContent)).observe(
+        status, { childList: true, characterData: true, subtree: true }
+    );
+}"""
+SAW_RECONNECTING = "() => window.statusLog.some((text) => /^Reconnecting in \\d+s…$/.test(text))"
+SEQS_SHOWN = "items => items.map((item) => Number(item.dataset.seq))"
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +82,49 @@ def seed(server: ChatServer, room: str, count: int) -> list[str]:
             while json.loads(ws.recv(timeout=WAIT_S))["type"] != "ack":
                 pass
     return texts
+
+
+def post(ws: ClientConnection, text: str, client_id: str) -> dict[str, Any]:
+    """Send one message on an open client and return its ack (broadcasts are skipped)."""
+    ws.send(json.dumps({"type": "message", "text": text, "client_id": client_id}))
+    deadline = time.monotonic() + WAIT_S
+    while (remaining := deadline - time.monotonic()) > 0:
+        event = json.loads(ws.recv(timeout=remaining))
+        if event["type"] == "ack" and event["client_id"] == client_id:
+            return event
+        assert event["type"] != "error", event
+    raise AssertionError(f"no ack for {client_id} within {WAIT_S}s")
+
+
+@contextmanager
+def connect_avoiding(
+    server: ChatServer, room: str, name: str, worker: str
+) -> Iterator[ClientConnection]:
+    """A client served by any worker but `worker` (the shared socket picks one; bounded)."""
+    for _ in range(40):
+        with connect(server.ws_url(room, name), open_timeout=WAIT_S) as ws:
+            if json.loads(ws.recv(timeout=WAIT_S))["worker"] != worker:
+                assert json.loads(ws.recv(timeout=WAIT_S))["type"] == "history"
+                yield ws
+                return
+        time.sleep(0.05)  # let the other worker reach accept()
+    raise AssertionError(f"every connection landed on {worker}")
+
+
+def served_by(page: Page) -> str:
+    """The worker id (`w1-<pid>`) the page's status line says it is connected through."""
+    title = page.locator("#status").get_attribute("title") or ""
+    found = re.search(r"through (w\d+-\d+)$", title)
+    assert found, f"no worker in the status tooltip {title!r}"
+    return found.group(1)
+
+
+def wait_for(page: Page, condition: Callable[[], bool], what: str) -> None:
+    """Let the page run until `condition()` holds (Python-side state); bounded by WAIT_S."""
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        page.wait_for_timeout(50)
 
 
 def intercept_socket(page: Page) -> list[WebSocketRoute]:
@@ -296,6 +355,145 @@ def test_a_lost_broadcast_is_fetched_from_history(open_page: PageOpener, room: s
     for text in ("before", lost, "after"):
         send(other, text)
     expect(page.locator(MESSAGES + " .text")).to_have_text(["before", lost, "after"])
+
+
+def test_a_page_whose_worker_is_killed_resumes_and_shows_what_it_missed_once_in_order(
+    open_page: PageOpener, chat_server: ChatServer, room: str
+) -> None:
+    """SIGKILL the page's worker: it says so, reconnects with after_seq, misses nothing, repeats
+    nothing, while another client on the other worker keeps talking."""
+    before = seed(chat_server, room, 3)
+    page = open_page(f"/r/{room}/")
+    sockets: list[WebSocket] = []
+    page.on("websocket", lambda socket: sockets.append(socket))
+    join(page, "Reader")
+    expect(page.locator(MESSAGES + " .text")).to_have_text(before)
+    worker = served_by(page)
+    page.evaluate(RECORD_STATUS)
+
+    with connect_avoiding(chat_server, room, "Writer", worker) as writer:
+        os.kill(int(worker.split("-")[1]), signal.SIGKILL)  # runchat starts a new one
+        page.wait_for_function(SAW_RECONNECTING, timeout=WAIT_MS)
+        missed = [f"said while you were away {n}" for n in range(1, 4)]
+        for number, text in enumerate(missed):
+            post(writer, text, f"missed-{number}")
+        wait_online(page)
+        assert served_by(page) != worker
+        live = [f"said after you came back {n}" for n in range(1, 3)]
+        for number, text in enumerate(live):
+            post(writer, text, f"live-{number}")
+
+        expected = before + missed + live
+        expect(page.locator(MESSAGES + " .text")).to_have_text(expected)
+        page.wait_for_timeout(300)  # a late duplicate would show up by now
+        seqs = page.locator(MESSAGES).evaluate_all(SEQS_SHOWN)
+        assert len(seqs) == len(expected)
+        assert seqs == sorted(set(seqs)), f"duplicates or disorder: {seqs}"
+        assert message_texts(page) == expected
+
+    assert "after_seq" not in sockets[0].url
+    assert len(sockets) >= 2
+    assert all(socket.url.endswith(f"&after_seq={seqs[2]}") for socket in sockets[1:])
+
+
+def test_a_send_whose_ack_was_lost_is_resent_after_reconnect_and_stored_once(
+    open_page: PageOpener, room: str
+) -> None:
+    """The socket drops after the server stored a message but before its ack arrived: the page
+    keeps it pending, resends it with the same client_id, and shows it exactly once."""
+    page = open_page(f"/r/{room}/")
+    routes: list[WebSocketRoute] = []
+    sent: list[dict[str, Any]] = []
+    withheld: list[dict[str, Any]] = []
+
+    def cut_before_ack(route: WebSocketRoute) -> None:
+        server = route.connect_to_server()
+        first = not routes
+        routes.append(route)
+
+        def to_server(frame: str | bytes) -> None:
+            event = json.loads(frame)
+            if event["type"] == "message":
+                sent.append(event)
+            server.send(frame)
+
+        def to_page(frame: str | bytes) -> None:
+            event = json.loads(frame)
+            if first and event["type"] in ("ack", "message"):
+                withheld.append(event)  # stored, but the page never hears of it
+            else:
+                route.send(frame)
+
+        route.on_message(to_server)
+        server.on_message(to_page)
+
+    page.route_web_socket(re.compile(r"/ws/rooms/"), cut_before_ack)
+    join(page, "Alice")
+    send(page, "did this arrive?")
+    wait_for(page, lambda: any(e["type"] == "ack" for e in withheld), "the server's ack")
+    expect(page.locator("#messages li.message.pending .text")).to_have_text(["did this arrive?"])
+
+    routes[0].close(code=1012, reason="restarting")
+    expect(page.locator(MESSAGES + " .text")).to_have_text(["did this arrive?"])
+    expect(page.locator("#messages li.message.pending")).to_have_count(0)
+    wait_online(page)
+    assert len(sent) == 2, sent
+    assert sent[0]["client_id"] == sent[1]["client_id"]
+
+    reader = open_page(f"/r/{room}/")
+    join(reader, "Bob")
+    expect(reader.locator(MESSAGES + " .text")).to_have_text(["did this arrive?"])
+
+
+def test_a_message_not_stored_shows_as_failed_and_retry_resends_the_same_client_id(
+    open_page: PageOpener, room: str
+) -> None:
+    """`not_stored` with a client_id fails that message only; Retry sends it again as it was."""
+    page = open_page(f"/r/{room}/")
+    sent: list[dict[str, Any]] = []
+
+    def refuse_first_send(route: WebSocketRoute) -> None:
+        server = route.connect_to_server()
+
+        def to_server(frame: str | bytes) -> None:
+            event = json.loads(frame)
+            if event["type"] == "message":
+                sent.append(event)
+                if len(sent) == 1:
+                    route.send(
+                        json.dumps(
+                            {
+                                "type": "error",
+                                "code": "not_stored",
+                                "message": "the message could not be stored",
+                                "client_id": event["client_id"],
+                            }
+                        )
+                    )
+                    return
+            server.send(frame)
+
+        route.on_message(to_server)
+
+    page.route_web_socket(re.compile(r"/ws/rooms/"), refuse_first_send)
+    join(page, "Alice")
+    send(page, "first try")
+    failed = page.locator("#messages li.message.failed")
+    expect(failed.locator(".text")).to_have_text(["first try"])
+    expect(failed.locator(".delivery")).to_contain_text("Not sent.")
+    expect(page.locator("#notice-text")).to_have_text(
+        "Your message could not be saved. Please try again."
+    )
+    send(page, "second message")
+    expect(page.locator(MESSAGES + ":not(.failed) .text")).to_have_text(["second message"])
+    expect(failed.locator(".text")).to_have_text(["first try"])
+
+    failed.get_by_role("button", name="Retry").click()
+    expect(page.locator("#messages li.message.failed")).to_have_count(0)
+    expect(page.locator(MESSAGES + " .text")).to_have_text(["second message", "first try"])
+    expect(page.locator("#messages li.message.pending")).to_have_count(0)
+    assert [event["text"] for event in sent] == ["first try", "second message", "first try"]
+    assert sent[2]["client_id"] == sent[0]["client_id"] != sent[1]["client_id"]
 
 
 def test_scrolling_to_the_top_loads_older_history_and_keeps_the_position(
