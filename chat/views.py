@@ -6,10 +6,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from chat.protocol import MAX_NAME, MAX_TEXT, ProtocolError, validate_room
+from chat.security import content_security_policy
 
 DEFAULT_ROOM = "lobby"
 
 
+@content_security_policy
 def room(request: HttpRequest, room: str = DEFAULT_ROOM) -> HttpResponse:
     """Serve the page for a room; the page itself connects the WebSocket."""
     try:

@@ -116,6 +116,12 @@ def test_app_starts_after_redis_and_mongo_are_healthy(services: dict[str, str]) 
     assert "mongosh" in services["mongo"]
 
 
+def test_app_health_is_its_readiness_probe(services: dict[str, str]) -> None:
+    """docker-compose marks the app unhealthy while /readyz says Redis or MongoDB is down."""
+    assert "healthcheck:" in services["app"]
+    assert "/readyz" in services["app"]
+
+
 def test_app_environment_points_at_the_compose_services(services: dict[str, str]) -> None:
     """The app talks to the redis and mongo services, runs with DEBUG off and the given key."""
     app = services["app"]
