@@ -35,6 +35,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class ServerStartError(RuntimeError):
+    """A server exited at start or never listened on its port."""
+
+
 def wait_for_port(
     port: int, process: subprocess.Popen[bytes], name: str, timeout: float = 20
 ) -> None:
@@ -42,13 +46,15 @@ def wait_for_port(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"localstack: {name} exited with {process.returncode}; see its log")
+            raise ServerStartError(
+                f"localstack: {name} exited with {process.returncode}; see its log"
+            )
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
         except OSError:
             time.sleep(0.1)
-    raise SystemExit(f"localstack: {name} did not listen on {port} within {timeout:.0f}s")
+    raise ServerStartError(f"localstack: {name} did not listen on {port} within {timeout:.0f}s")
 
 
 def start(cmd: list[str], log: Path) -> subprocess.Popen[bytes]:
@@ -66,6 +72,54 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def start_redis(
+    port: int, data: Path, *, persistent: bool, log: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """Start redis-server on 127.0.0.1:port with its files under data/redis; wait until it listens.
+
+    Snapshots are always off; `persistent` turns the append-only file on (``make run``).
+    """
+    (data / "redis").mkdir(parents=True, exist_ok=True)
+    redis = start(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(data / "redis"),
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if persistent else "no",
+        ],
+        log or data / "redis.log",
+    )
+    try:
+        wait_for_port(port, redis, "redis-server")
+    except BaseException:
+        stop(redis)
+        raise
+    return redis
+
+
+def start_ferretdb(
+    port: int, data_dir: Path, *, log: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """Start FerretDB on 127.0.0.1:port with its SQLite files in data_dir; wait until it listens."""
+    ferret = start(
+        [str(FERRETDB), "-listen", f"127.0.0.1:{port}", "-dir", str(data_dir)],
+        log or data_dir.parent / "ferretdb.log",
+    )
+    try:
+        wait_for_port(port, ferret, "ferretdb")
+    except BaseException:
+        stop(ferret)
+        raise
+    return ferret
 
 
 def main() -> int:
@@ -89,39 +143,10 @@ def main() -> int:
     servers: list[subprocess.Popen[bytes]] = []
     try:
         if args.private or not os.environ.get("REDIS_URL"):
-            (data / "redis").mkdir(parents=True, exist_ok=True)
-            redis = start(
-                [
-                    "redis-server",
-                    "--port",
-                    str(redis_port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--dir",
-                    str(data / "redis"),
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no" if args.private else "yes",
-                ],
-                data / "redis.log",
-            )
-            servers.append(redis)
-            wait_for_port(redis_port, redis, "redis-server")
+            servers.append(start_redis(redis_port, data, persistent=not args.private))
             env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
         if args.private or not os.environ.get("MONGO_URL"):
-            ferret = start(
-                [
-                    str(FERRETDB),
-                    "-listen",
-                    f"127.0.0.1:{mongo_port}",
-                    "-dir",
-                    str(data / "ferretdb"),
-                ],
-                data / "ferretdb.log",
-            )
-            servers.append(ferret)
-            wait_for_port(mongo_port, ferret, "ferretdb")
+            servers.append(start_ferretdb(mongo_port, data / "ferretdb"))
             env["MONGO_URL"] = f"mongodb://127.0.0.1:{mongo_port}/"
         print(f"localstack: REDIS_URL={env['REDIS_URL']} MONGO_URL={env['MONGO_URL']}", flush=True)
 
@@ -134,6 +159,8 @@ def main() -> int:
         signal.signal(signal.SIGINT, forward)
         signal.signal(signal.SIGTERM, forward)
         return child.wait()
+    except ServerStartError as exc:
+        raise SystemExit(str(exc)) from None
     finally:
         for server in reversed(servers):
             stop(server)
