@@ -7,6 +7,7 @@ from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from pymongo.errors import PyMongoError
+from redis.exceptions import RedisError
 
 from chat import recovery, selectors, services
 from chat.errors import ServiceError
@@ -19,11 +20,17 @@ from chat.protocol import (
     HistoryIn,
     MessageIn,
     ProtocolError,
+    ScheduledCancelIn,
+    ScheduledCancelled,
+    ScheduledListIn,
+    ScheduleIn,
     ServerEvent,
     Welcome,
     group_name,
     parse_after_seq,
     parse_client_event,
+    scheduled_list,
+    scheduled_reply,
     validate_name,
     validate_room,
 )
@@ -32,6 +39,7 @@ from chat.workerinfo import worker_id
 log = logging.getLogger(__name__)
 
 UNAVAILABLE = "the message history is unavailable right now; try again"
+UNAVAILABLE_SCHEDULED = "scheduled messages are unavailable right now; try again"
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -103,23 +111,48 @@ class ChatConsumer(AsyncWebsocketConsumer):
                         room=self.room, before_seq=event.before_seq, limit=event.limit
                     )
                 )
+            elif isinstance(event, ScheduleIn):
+                client_id = event.client_id
+                scheduled = await services.scheduled_message_create(
+                    room=self.room,
+                    author=self.name,
+                    text=event.text,
+                    deliver_at=event.deliver_at,
+                    client_id=client_id,
+                )
+                await self.send_event(scheduled_reply(scheduled, client_id=client_id))
+            elif isinstance(event, ScheduledListIn):
+                pending = await selectors.scheduled_pending(room=self.room, author=self.name)
+                await self.send_event(scheduled_list(pending))
+            elif isinstance(event, ScheduledCancelIn):
+                await services.scheduled_message_cancel(
+                    room=self.room, author=self.name, scheduled_id=event.id
+                )
+                await self.send_event(ScheduledCancelled(id=event.id))
         except (ProtocolError, ServiceError) as exc:
             await self.send_event(Error(code=exc.code, message=exc.message, client_id=client_id))
         except PyMongoError:
             log.warning("history read failed in room %s", self.room, exc_info=True)
             await self.send_event(Error(code="unavailable", message=UNAVAILABLE))
+        except RedisError:
+            log.warning("scheduled list failed in room %s", self.room, exc_info=True)
+            await self.send_event(Error(code="unavailable", message=UNAVAILABLE_SCHEDULED))
 
     async def chat_message(self, event: dict[str, str | int]) -> None:
         """A broadcast from the room's group: forward the pre-encoded text."""
         self.forwarded_seq = max(self.forwarded_seq, int(event["seq"]))
         await self.send(text_data=str(event["text"]))
 
-    async def catch_up_missed(self, *, announce_empty: bool = False) -> None:
-        """Send every stored message above `forwarded_seq` (resume, or after lost broadcasts).
+    async def catch_up_missed(
+        self, *, after_seq: int | None = None, announce_empty: bool = False
+    ) -> None:
+        """Send every stored message above `after_seq` (default: all not yet forwarded).
 
-        A resume always answers with at least one page; a repair sends only what is missing.
+        A resume always answers with at least one page; a repair after lost broadcasts sends
+        only pages with messages (the client drops those it already has by seq).
         """
-        async for page in selectors.catch_up(room=self.room, after_seq=self.forwarded_seq):
+        cursor = self.forwarded_seq if after_seq is None else after_seq
+        async for page in selectors.catch_up(room=self.room, after_seq=cursor):
             if page.messages or announce_empty:
                 await self.send_history(page)
 

@@ -11,7 +11,7 @@ import logging
 import os
 import signal
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 # daphne.server installs Twisted's asyncio reactor; it must be imported before anything
 # else touches twisted.internet.reactor.
@@ -20,6 +20,9 @@ from daphne.ws_protocol import WebSocketProtocol
 from twisted.internet import reactor
 
 from chat.protocol import CLOSE_GOING_AWAY
+
+if TYPE_CHECKING:
+    from chat.scheduler_loop import WorkerScheduler
 
 log = logging.getLogger("chat.worker")
 
@@ -33,6 +36,8 @@ class GracefulServer(Server):
         super().__init__(*args, **kwargs)
         self.ports: list[Any] = []
         self.stopping = False
+        # Set by main() when this worker also delivers scheduled messages.
+        self.scheduler: WorkerScheduler | None = None
 
     def listen_success(self, port: Any) -> None:
         self.ports.append(port)
@@ -43,6 +48,8 @@ class GracefulServer(Server):
         if self.stopping:
             return
         self.stopping = True
+        if self.scheduler is not None:
+            self.scheduler.request_stop()
         for port in self.ports:
             port.stopListening()
         for protocol in self._websockets():
@@ -77,6 +84,8 @@ def main() -> None:
     args = parser.parse_args()
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
+    from django.conf import settings
+
     from chatsite.asgi import application
 
     server = GracefulServer(
@@ -86,6 +95,13 @@ def main() -> None:
         verbosity=0,
         application_close_timeout=CLOSE_GRACE_S,
     )
+
+    if settings.CHAT_SCHEDULER_IN_WORKERS:
+        from chat.scheduler_loop import WorkerScheduler  # after Django is set up
+
+        server.scheduler = WorkerScheduler()
+        # A timed call runs inside the asyncio loop (callWhenRunning runs before it starts).
+        reactor.callLater(0, server.scheduler.start)
 
     def on_signal(signum: int, frame: Any) -> None:
         reactor.callFromThread(server.begin_shutdown)

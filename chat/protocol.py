@@ -21,6 +21,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from chat import scheduling
+
 MAX_FRAME_BYTES = 64 * 1024
 MAX_TEXT = 4000
 MAX_NAME = 32
@@ -51,6 +53,26 @@ class _ClientEvent(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def check_text(text: str) -> str:
+    """A message text: not blank, at most MAX_TEXT characters (a pydantic field validator)."""
+    if not text.strip():
+        raise PydanticCustomError("empty_text", "text must not be empty")
+    if len(text) > MAX_TEXT:
+        raise PydanticCustomError(
+            "text_too_long", "text is longer than {limit} characters", {"limit": MAX_TEXT}
+        )
+    return text
+
+
+def check_deliver_at(raw: object) -> object:
+    """A deliver_at in a format scheduling understands (a pydantic "before" validator)."""
+    try:
+        scheduling.parse_deliver_at(raw)
+    except scheduling.ScheduleError as exc:
+        raise PydanticCustomError(exc.code, exc.message) from None
+    return raw
+
+
 class MessageIn(_ClientEvent):
     """Post `text` to the room; `client_id` comes back in the `ack`."""
 
@@ -58,16 +80,7 @@ class MessageIn(_ClientEvent):
     text: StrictStr
     client_id: StrictStr | None = Field(default=None, max_length=64)
 
-    @field_validator("text")
-    @classmethod
-    def _text_in_bounds(cls, text: str) -> str:
-        if not text.strip():
-            raise PydanticCustomError("empty_text", "text must not be empty")
-        if len(text) > MAX_TEXT:
-            raise PydanticCustomError(
-                "text_too_long", "text is longer than {limit} characters", {"limit": MAX_TEXT}
-            )
-        return text
+    _text_in_bounds = field_validator("text")(check_text)
 
 
 class HistoryIn(_ClientEvent):
@@ -85,12 +98,40 @@ class HistoryIn(_ClientEvent):
         return self
 
 
-ClientEvent = Annotated[MessageIn | HistoryIn, Field(discriminator="type")]
+class ScheduleIn(_ClientEvent):
+    """Post `text` later, at `deliver_at`; `client_id` makes a resend schedule nothing new."""
+
+    type: Literal["schedule"]
+    text: StrictStr
+    deliver_at: StrictStr | StrictInt
+    client_id: StrictStr | None = Field(default=None, max_length=64)
+
+    _text_in_bounds = field_validator("text")(check_text)
+    _deliver_at_format = field_validator("deliver_at", mode="before")(check_deliver_at)
+
+
+class ScheduledListIn(_ClientEvent):
+    """Ask for this name's messages scheduled in the room and not yet delivered."""
+
+    type: Literal["scheduled.list"]
+
+
+class ScheduledCancelIn(_ClientEvent):
+    """Cancel one of this name's scheduled messages while it is still pending."""
+
+    type: Literal["scheduled.cancel"]
+    id: StrictStr = Field(max_length=32)
+
+
+AnyClientEvent = MessageIn | HistoryIn | ScheduleIn | ScheduledListIn | ScheduledCancelIn
+ClientEvent = Annotated[AnyClientEvent, Field(discriminator="type")]
 _client_event = TypeAdapter(ClientEvent)
-CLIENT_EVENT_TYPES = ("message", "history")
+CLIENT_EVENT_TYPES = ("message", "history", "schedule", "scheduled.list", "scheduled.cancel")
+# Codes a field validator raises that the client sees as they are (others: invalid_field).
+_FIELD_CODES = {"empty_text", "text_too_long", "invalid_deliver_at", "deliver_at_too_far"}
 
 
-def parse_client_event(frame: str | bytes) -> MessageIn | HistoryIn:
+def parse_client_event(frame: str | bytes) -> AnyClientEvent:
     """Parse one frame from a client or raise ProtocolError with a stable code."""
     size = len(frame.encode() if isinstance(frame, str) else frame)
     if size > MAX_FRAME_BYTES:
@@ -112,7 +153,7 @@ def parse_client_event(frame: str | bytes) -> MessageIn | HistoryIn:
 def _protocol_error(exc: ValidationError) -> ProtocolError:
     first = exc.errors(include_url=False)[0]
     field = ".".join(str(part) for part in first["loc"][1:]) or "event"
-    code = first["type"] if first["type"] in {"empty_text", "text_too_long"} else "invalid_field"
+    code = first["type"] if first["type"] in _FIELD_CODES else "invalid_field"
     if first["type"] == "missing" and field == "text":
         code = "empty_text"
     return ProtocolError(code, f"{field}: {first['msg']}")
@@ -212,6 +253,51 @@ class Error(ServerEvent):
     code: str
     message: str
     client_id: str | None = None
+
+
+class ScheduledItem(BaseModel):
+    """One pending scheduled message in a `scheduled.list`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    text: str
+    deliver_at: datetime
+
+
+class Scheduled(ServerEvent):
+    """Sent to the scheduler only: the message is stored and will be delivered at `deliver_at`."""
+
+    type: Literal["scheduled"] = "scheduled"
+    id: str
+    deliver_at: datetime
+    client_id: str | None = None
+
+
+class ScheduledList(ServerEvent):
+    """The asker's pending scheduled messages in the room, earliest first."""
+
+    type: Literal["scheduled.list"] = "scheduled.list"
+    items: list[ScheduledItem]
+
+
+class ScheduledCancelled(ServerEvent):
+    """A scheduled message was cancelled and will not be delivered."""
+
+    type: Literal["scheduled.cancelled"] = "scheduled.cancelled"
+    id: str
+
+
+def scheduled_reply(item: scheduling.ScheduledMessage, *, client_id: str | None) -> Scheduled:
+    """The `scheduled` answer to a `schedule` request."""
+    return Scheduled(id=item.id, deliver_at=item.deliver_at, client_id=client_id)
+
+
+def scheduled_list(items: list[scheduling.ScheduledMessage]) -> ScheduledList:
+    """The `scheduled.list` answer."""
+    return ScheduledList(
+        items=[ScheduledItem(id=i.id, text=i.text, deliver_at=i.deliver_at) for i in items]
+    )
 
 
 def group_name(room: str) -> str:

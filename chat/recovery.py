@@ -25,18 +25,25 @@ WATCH_INTERVAL_S = 1.0
 # channels_redis re-subscribes up to about a second after Redis is back; nudging again
 # later covers broadcasts published before its subscription was restored.
 NUDGE_DELAYS_S = (0.0, 1.5, 4.0)
+# Writes in flight when the outage began can land with seqs below what a member had
+# already been sent; a catch-up therefore starts this far below that mark.
+IN_FLIGHT_MARGIN = 200
 
 
 class Member(Protocol):
     """A connection that can resend what its client may have missed."""
 
-    async def catch_up_missed(self) -> None: ...
+    forwarded_seq: int
+
+    async def catch_up_missed(self, *, after_seq: int | None = None) -> None: ...
 
 
 _members: weakref.WeakSet[Member] = weakref.WeakSet()
 _watchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]] = (
     weakref.WeakKeyDictionary()
 )
+# Where each member's catch-up starts: its forwarded seq when broadcasts were first at risk.
+_marks: weakref.WeakKeyDictionary[Member, int] = weakref.WeakKeyDictionary()
 _broadcast_failed = False
 
 
@@ -57,6 +64,13 @@ def note_broadcast_failed() -> None:
     """A stored message could not be published: catch members up once Redis answers."""
     global _broadcast_failed
     _broadcast_failed = True
+    _mark_members()
+
+
+def _mark_members() -> None:
+    """Remember how far each member had been brought before broadcasts were at risk."""
+    for member in list(_members):
+        _marks.setdefault(member, max(0, member.forwarded_seq - IN_FLIGHT_MARGIN))
 
 
 async def _redis_answers() -> bool:
@@ -75,20 +89,24 @@ async def _watch() -> None:
         answers = await _redis_answers()
         if answers and (not healthy or _broadcast_failed):
             _broadcast_failed = False
-            log.warning("redis is back; catching %d members up from the store", len(_members))
-            asyncio.get_running_loop().create_task(_nudge_members())
+            marks = {member: _marks.pop(member, member.forwarded_seq) for member in list(_members)}
+            log.warning("redis is back; catching %d members up from the store", len(marks))
+            asyncio.get_running_loop().create_task(_nudge_members(marks))
         elif not answers and healthy:
+            _mark_members()
             log.warning("redis does not answer; broadcasts may be lost until it is back")
         healthy = answers
 
 
-async def _nudge_members() -> None:
+async def _nudge_members(marks: dict[Member, int]) -> None:
     previous = 0.0
     for delay in NUDGE_DELAYS_S:
         await asyncio.sleep(delay - previous)
         previous = delay
-        for member in list(_members):
+        for member, mark in marks.items():
             try:
-                await member.catch_up_missed()
-            except Exception:  # one broken connection must not stop the others' catch-up
-                log.exception("catch-up failed for a member")
+                await member.catch_up_missed(after_seq=mark)
+            except Exception as exc:  # one failure must not stop the others' catch-up
+                log.warning("catch-up failed for a member (%s); will try again", exc)
+                _marks.setdefault(member, mark)
+                note_broadcast_failed()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from chat import store
-from chat.protocol import HISTORY_MAX_PAGE, HISTORY_PAGE, History
+from chat import scheduler, scheduling, store
+from chat.protocol import HISTORY_MAX_PAGE, HISTORY_PAGE, History, MessageOut
 
 
 async def history_page(
@@ -23,16 +23,26 @@ async def history_after(*, room: str, after_seq: int, limit: int = HISTORY_PAGE)
 
 
 async def catch_up(*, room: str, after_seq: int) -> AsyncIterator[History]:
-    """Every message newer than `after_seq`, in pages of the largest size (a resume)."""
+    """Every message newer than `after_seq` in pages of the largest size (a resume).
+
+    The last page says `has_more: false`; a room with nothing newer yields one empty page.
+    """
     cursor = after_seq
-    while True:
-        page = await history_after(room=room, after_seq=cursor, limit=HISTORY_MAX_PAGE)
-        yield page
-        if not page.has_more or not page.messages:
-            return
-        cursor = page.messages[-1].seq
+    pending: list[MessageOut] | None = None
+    async for messages in store.pages_after(room, after_seq=after_seq, page_size=HISTORY_MAX_PAGE):
+        # Hold each page back until the next one exists, so has_more is known when sending.
+        if pending is not None:
+            yield History(messages=pending, has_more=True, after_seq=cursor)
+            cursor = pending[-1].seq
+        pending = messages
+    yield History(messages=pending or [], has_more=False, after_seq=cursor)
 
 
 async def last_seq(*, room: str) -> int:
     """The highest stored seq of the room (0 for a new room)."""
     return await store.max_seq(room)
+
+
+async def scheduled_pending(*, room: str, author: str) -> list[scheduling.ScheduledMessage]:
+    """The author's scheduled messages in the room that are not delivered yet, earliest first."""
+    return await scheduler.pending(room=room, author=author)

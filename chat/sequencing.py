@@ -50,3 +50,9 @@ async def reserve_seqs(room: str, count: int) -> int:
     highest = await store.highest_seq_ever(room)
     last = int(await redis().eval(_RAISE_AND_INCRBY, 1, counter_key(room), highest, count))
     return last - count + 1
+
+
+async def seed_counter(room: str, *, at_least: int = 0) -> int:
+    """Raise the counter to the store's highest seq (and `at_least`) without taking one."""
+    highest = max(at_least, await store.highest_seq_ever(room))
+    return int(await redis().eval(_RAISE_AND_INCRBY, 1, counter_key(room), highest, 0))

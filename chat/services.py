@@ -11,7 +11,7 @@ from django.conf import settings
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
-from chat import events, recovery, sequencing, store
+from chat import events, recovery, scheduler, scheduling, sequencing, store
 from chat.errors import ServiceError
 from chat.protocol import MessageOut
 
@@ -44,19 +44,29 @@ async def message_create(
     except (TimeoutError, PyMongoError, RedisError) as exc:
         log.warning("message not stored in room %s: %s", room, type(exc).__name__)
         raise ServiceError("not_stored", "the message could not be stored; try again") from None
-    try:
-        await events.notify_message(message)
-    except RedisError as exc:
-        # Stored is what counts: members catch up by seq once Redis is back.
-        recovery.note_broadcast_failed()
-        log.warning("message %s stored but not broadcast: %s", message.id, exc)
+    await _broadcast(message)
     return message
 
 
+async def _broadcast(message: MessageOut) -> None:
+    """Publish a stored message; one retry covers a pooled connection Redis closed meanwhile."""
+    for attempt in (1, 2):
+        try:
+            await events.notify_message(message)
+            return
+        except RedisError as exc:
+            if attempt == 2:
+                # Stored is what counts: members are caught up once Redis answers again.
+                recovery.note_broadcast_failed()
+                log.warning("message %s stored but not broadcast: %s", message.id, exc)
+
+
 async def _store_with_next_seq(
-    *, room: str, author: str, text: str, client_id: str | None
+    *, room: str, author: str, text: str, client_id: str | None, seq: int | None = None
 ) -> MessageOut:
-    seq = await sequencing.next_seq(room)
+    # A scheduled message brings the seq its claim allocated; a live one takes the next.
+    if seq is None:
+        seq = await sequencing.next_seq(room)
     for _ in range(_MAX_SEQ_ATTEMPTS):
         message = MessageOut(
             id=str(ObjectId()), seq=seq, room=room, author=author, text=text, ts=_now()
@@ -73,3 +83,69 @@ async def _store_with_next_seq(
             pass
         seq = await sequencing.reseed_and_next(room)
     raise ServiceError("not_stored", "no free sequence number; try again")
+
+
+async def scheduled_message_create(
+    *, room: str, author: str, text: str, deliver_at: str | int, client_id: str | None = None
+) -> scheduling.ScheduledMessage:
+    """Schedule `text` for `deliver_at` (a past time or "now": at once).
+
+    A resend with the same `client_id` in the room schedules nothing new and returns the
+    first one.
+    """
+    try:
+        due = scheduling.resolve_deliver_at(deliver_at, now_ms=scheduling.to_ms(_now()))
+    except scheduling.ScheduleError as exc:
+        raise ServiceError(exc.code, f"deliver_at: {exc.message}") from None
+    try:
+        # Redis raises a due time it sees as past to its own clock, so schedulers agree.
+        return await asyncio.wait_for(
+            scheduler.schedule(
+                room=room, author=author, text=text, due_ms=due, client_id=client_id
+            ),
+            timeout=settings.CHAT_STORE_TIMEOUT_S,
+        )
+    except (TimeoutError, RedisError) as exc:
+        log.warning("message not scheduled in room %s: %s", room, type(exc).__name__)
+        raise ServiceError(
+            "not_scheduled", "the message could not be scheduled; try again"
+        ) from None
+
+
+async def scheduled_message_cancel(*, room: str, author: str, scheduled_id: str) -> None:
+    """Cancel the author's pending scheduled message; too late once it is being delivered."""
+    try:
+        outcome = await scheduler.cancel(scheduled_id=scheduled_id, room=room, author=author)
+    except scheduling.ScheduleError as exc:
+        raise ServiceError(exc.code, exc.message) from None
+    except RedisError:
+        raise ServiceError("unavailable", "scheduled messages are unavailable; try again") from None
+    if outcome == "not_found":
+        raise ServiceError("not_found", f"no pending scheduled message {scheduled_id} of yours")
+    if outcome == "too_late":
+        raise ServiceError("too_late", "that message is being delivered or was delivered")
+
+
+async def scheduled_message_deliver(*, claim: scheduler.Claim) -> MessageOut:
+    """Store a claimed scheduled message under its claimed seq, fan it out, mark it delivered.
+
+    Stored under client_id `sched:<id>`: a second delivery of the same id (its first
+    claimer died after storing) stores nothing and returns the first copy.
+    """
+    try:
+        message = await asyncio.wait_for(
+            _store_with_next_seq(
+                room=claim.room,
+                author=claim.author,
+                text=claim.text,
+                client_id=scheduling.store_client_id(claim.id),
+                seq=claim.seq,
+            ),
+            timeout=settings.CHAT_STORE_TIMEOUT_S,
+        )
+    except (TimeoutError, PyMongoError, RedisError) as exc:
+        log.warning("scheduled message %s not stored: %s", claim.id, type(exc).__name__)
+        raise ServiceError("not_stored", "the scheduled message could not be stored") from None
+    await _broadcast(message)
+    await scheduler.finish(claim.id, message_id=message.id)
+    return message

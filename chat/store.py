@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -139,6 +140,30 @@ async def page_after(room: str, *, after_seq: int, limit: int) -> Page:
     )
     docs = await cursor.to_list(length=limit + 1)
     return Page([_from_doc(d) for d in docs[:limit]], len(docs) > limit)
+
+
+async def pages_after(
+    room: str, *, after_seq: int, page_size: int
+) -> AsyncIterator[list[MessageOut]]:
+    """Every message above `after_seq` in ascending seq, in lists of `page_size`, from one query.
+
+    One cursor instead of a query per page: a resume of thousands of messages costs one
+    index range scan (on FerretDB's SQLite backend, one table scan rather than one per page).
+    """
+    cursor = (
+        mongo_db()[MESSAGES]
+        .find({"room": room, "seq": {"$gt": after_seq}})
+        .sort("seq", ASCENDING)
+        .batch_size(page_size)
+    )
+    page: list[MessageOut] = []
+    async for doc in cursor:
+        page.append(_from_doc(doc))
+        if len(page) == page_size:
+            yield page
+            page = []
+    if page:
+        yield page
 
 
 def _filter(*, room: str | None, text: str | None, before: datetime | None) -> dict[str, Any]:

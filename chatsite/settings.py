@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "ninja",
     "chat",
 ]
 
@@ -106,6 +107,12 @@ CHAT_HISTORY_MAX_PAGE = 200
 CHAT_MAX_TEXT = 4000
 CHAT_MAX_FRAME_BYTES = 64 * 1024
 CHAT_STORE_TIMEOUT_S = env_int("CHAT_STORE_TIMEOUT_MS", 5000) / 1000
+# Scheduled messages (docs/scheduling.md): every runchat worker runs a scheduler loop unless
+# this is off (then run `manage.py runscheduler`); a claim not finished within the lease is
+# claimed again; an idle loop looks at least this often even if no wake-up comes.
+CHAT_SCHEDULER_IN_WORKERS = env_bool("CHAT_SCHEDULER_IN_WORKERS", True)
+CHAT_SCHEDULER_LEASE_MS = env_int("CHAT_SCHEDULER_LEASE_MS", 30_000)
+CHAT_SCHEDULER_MAX_SLEEP_S = env_int("CHAT_SCHEDULER_MAX_SLEEP_MS", 5000) / 1000
 
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG

@@ -38,6 +38,16 @@
   const nameInput = $("name");
   const nameError = $("name-error");
   const nameCancel = $("name-cancel");
+  const laterButton = $("later");
+  const scheduleDialog = $("schedule-dialog");
+  const scheduleForm = $("schedule-form");
+  const scheduleAt = $("schedule-at");
+  const scheduleError = $("schedule-error");
+  const schedulePreview = $("schedule-preview");
+  const scheduleSubmit = $("schedule-submit");
+  const scheduledBox = $("scheduled");
+  const scheduledSummary = $("scheduled-summary");
+  const scheduledList = $("scheduled-list");
 
   const FRIENDLY = {
     not_stored: "Your message could not be saved. Please try again.",
@@ -46,6 +56,10 @@
     frame_too_large: "That message is too large to send.",
     rate_limited: "You are sending messages too quickly. Wait a moment and try again.",
     offline: "Not connected, so the message was not sent. Try again once the page has reconnected.",
+    invalid_deliver_at: "That date and time could not be read. Pick it again.",
+    deliver_at_too_far: "Messages can be scheduled at most a year ahead.",
+    not_scheduled: "The message could not be scheduled. Please try again.",
+    too_late: "Too late to cancel: that message is being sent.",
   };
 
   let name = remembered();
@@ -66,6 +80,11 @@
   const timeline = new Timeline(); // which seqs are shown, missing, or holes
   const outbox = new Outbox(); // client_id -> { text, state, item }: sent, not yet acknowledged
   const shown = new Map(); // seq -> <li>, in seq order in the DOM
+  let scheduledItems = []; // this name's pending scheduled messages, as the server last listed
+  let scheduledTimer = null;
+  let listAgain = false;
+  // The "send later" request awaiting its answer; a retry reuses its client_id.
+  let scheduleDraft = null;
 
   // ---- helpers ----------------------------------------------------------------------------
 
@@ -189,6 +208,7 @@
     statusEl.title = detail || "";
     online = state === "online";
     sendButton.disabled = !online;
+    laterButton.disabled = !online;
   }
 
   function socketUrl(afterSeq) {
@@ -231,6 +251,8 @@
   // Sends still waiting for their ack stay pending: they go out again after the reconnect.
   function dropped() {
     requests = [];
+    listAgain = false;
+    if (scheduleDraft && scheduleDraft.sent) scheduleFailed(FRIENDLY.offline);
     loadingOlder = false;
     timeline.disconnected();
     clearTimeout(fetchTimer);
@@ -301,6 +323,7 @@
         hideNotice();
         // The same client_id again: the server stores nothing twice and repeats its ack.
         for (const entry of outbox.toResend()) sendMessage(entry);
+        requestScheduled();
         break;
       case "history":
         onHistory(event);
@@ -316,6 +339,22 @@
         break;
       case "error":
         onError(event);
+        break;
+      case "scheduled":
+        onScheduled(event);
+        break;
+      case "scheduled.list":
+        takeRequest((r) => r.kind === "list");
+        showScheduled(event.items);
+        if (listAgain) {
+          listAgain = false;
+          requestScheduled();
+        }
+        break;
+      case "scheduled.cancelled":
+        takeRequest((r) => r.kind === "cancel" && r.id === event.id);
+        showScheduled(scheduledItems.filter((item) => item.id !== event.id));
+        requestScheduled();
         break;
       default:
         break;
@@ -379,6 +418,8 @@
       jump.hidden = false;
     }
     if (verdict.added && document.hidden) updateTitle(1);
+    // One of ours arriving may be a scheduled one going out: the list changes then.
+    if (verdict.added && message.author === name && scheduledItems.length) requestScheduled();
     fetchMissing();
   }
 
@@ -568,6 +609,10 @@
       return;
     }
     let clientId = event.client_id || null;
+    if (clientId && takeRequest((r) => r.kind === "schedule" && r.clientId === clientId)) {
+      scheduleFailed(FRIENDLY[event.code] || sentence(event.message));
+      return;
+    }
     if (clientId) {
       takeRequest((r) => r.kind === "message" && r.clientId === clientId);
     } else {
@@ -581,6 +626,14 @@
         timeline.requestFailed(Date.now()); // asked again later; nothing the reader can do
         fetchMissing();
         return;
+      } else if (request && request.kind === "schedule") {
+        scheduleFailed(FRIENDLY[event.code] || sentence(event.message));
+        return;
+      } else if (request && request.kind === "list") {
+        listAgain = false; // the list stays as it was; it is asked for again on the next change
+      } else if (request && request.kind === "cancel") {
+        showScheduled(scheduledItems); // enables its Cancel button again
+        requestScheduled();
       }
     }
     if (clientId) {
@@ -704,6 +757,183 @@
   }
   document.addEventListener("visibilitychange", () => {
     if (!document.hidden) updateTitle(0);
+  });
+
+  // ---- send later -------------------------------------------------------------------------
+
+  const MAX_TIMER_MS = 2 ** 31 - 1;
+
+  function pad(number) {
+    return String(number).padStart(2, "0");
+  }
+
+  // The value a datetime-local input shows for a moment, in the browser's time zone.
+  function localInputValue(when) {
+    const day = `${when.getFullYear()}-${pad(when.getMonth() + 1)}-${pad(when.getDate())}`;
+    return `${day}T${pad(when.getHours())}:${pad(when.getMinutes())}:${pad(when.getSeconds())}`;
+  }
+
+  // ISO 8601 with the browser's own offset, so the server knows exactly which moment is meant.
+  function isoWithOffset(when) {
+    const minutes = -when.getTimezoneOffset();
+    const sign = minutes >= 0 ? "+" : "-";
+    const offset = `${sign}${pad(Math.floor(Math.abs(minutes) / 60))}:${pad(Math.abs(minutes) % 60)}`;
+    return `${localInputValue(when)}${offset}`;
+  }
+
+  function openSchedule() {
+    const text = input.value;
+    if (!text.trim()) {
+      showNotice("Type the message first, then pick when to send it.");
+      input.focus();
+      return;
+    }
+    if (length(text) > maxText) {
+      showNotice(FRIENDLY.text_too_long);
+      return;
+    }
+    hideNotice();
+    schedulePreview.textContent = text;
+    const now = new Date();
+    // A suggestion: the next quarter hour at least ten minutes away.
+    const suggested = new Date(now.getTime() + 10 * 60 * 1000);
+    suggested.setMinutes(Math.ceil(suggested.getMinutes() / 15) * 15, 0, 0);
+    if (!scheduleAt.value || new Date(scheduleAt.value) <= now) {
+      scheduleAt.value = localInputValue(suggested);
+    }
+    scheduleAt.min = localInputValue(now);
+    const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (zone) {
+      $("schedule-help").textContent =
+        `Time in ${zone}. Up to a year ahead; a time that has passed sends at once.`;
+    }
+    setScheduleError(null);
+    scheduleSubmit.disabled = false;
+    scheduleSubmit.textContent = "Schedule";
+    scheduleDialog.showModal();
+    scheduleAt.focus();
+  }
+
+  function setScheduleError(problem) {
+    scheduleError.textContent = problem || "";
+    scheduleError.hidden = !problem;
+    scheduleAt.setAttribute("aria-invalid", problem ? "true" : "false");
+  }
+
+  function scheduleFailed(problem) {
+    if (scheduleDraft) scheduleDraft.sent = false;
+    scheduleSubmit.disabled = false;
+    scheduleSubmit.textContent = "Schedule";
+    if (scheduleDialog.open) setScheduleError(problem);
+    else showNotice(problem);
+  }
+
+  laterButton.addEventListener("click", openSchedule);
+
+  $("schedule-cancel").addEventListener("click", () => scheduleDialog.close());
+
+  scheduleDialog.addEventListener("close", () => input.focus());
+
+  scheduleForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (scheduleDraft && scheduleDraft.sent) return; // answer still on its way
+    const when = scheduleAt.value ? new Date(scheduleAt.value) : null;
+    if (!when || Number.isNaN(when.getTime())) {
+      setScheduleError("Pick a date and time.");
+      return;
+    }
+    const text = input.value;
+    const deliverAt = isoWithOffset(when);
+    // The same request again (after an error or a lost answer) keeps its client_id, so the
+    // server schedules it once.
+    if (!scheduleDraft || scheduleDraft.text !== text || scheduleDraft.deliverAt !== deliverAt) {
+      scheduleDraft = { clientId: newClientId(), text, deliverAt, sent: false };
+    }
+    const { clientId } = scheduleDraft;
+    const sent = send(
+      { type: "schedule", text, deliver_at: deliverAt, client_id: clientId },
+      { kind: "schedule", clientId },
+    );
+    if (!sent) {
+      setScheduleError(FRIENDLY.offline);
+      return;
+    }
+    scheduleDraft.sent = true;
+    setScheduleError(null);
+    scheduleSubmit.disabled = true;
+    scheduleSubmit.textContent = "Scheduling…";
+  });
+
+  function onScheduled(event) {
+    takeRequest((r) => r.kind === "schedule" && r.clientId === event.client_id);
+    if (!scheduleDraft || scheduleDraft.clientId !== event.client_id) return;
+    if (input.value === scheduleDraft.text) {
+      input.value = "";
+      resizeInput();
+    }
+    scheduleDraft = null;
+    scheduleAt.value = "";
+    scheduleDialog.close();
+    scheduledBox.open = true;
+    requestScheduled();
+  }
+
+  // One list request at a time; a change while one is out asks once more after it.
+  function requestScheduled() {
+    if (requests.some((r) => r.kind === "list")) {
+      listAgain = true;
+      return;
+    }
+    send({ type: "scheduled.list" }, { kind: "list" });
+  }
+
+  function showScheduled(items) {
+    scheduledItems = items;
+    clearTimeout(scheduledTimer);
+    scheduledTimer = null;
+    scheduledBox.hidden = items.length === 0;
+    scheduledSummary.textContent = `Scheduled (${items.length})`;
+    scheduledList.replaceChildren(...items.map(scheduledItem));
+    if (items.length) {
+      // Look again just after the earliest is due: by then it has gone out.
+      const next = Math.min(...items.map((item) => new Date(item.deliver_at).getTime()));
+      const wait = Math.min(MAX_TIMER_MS, Math.max(1000, next - Date.now() + 1500));
+      scheduledTimer = setTimeout(requestScheduled, wait);
+    }
+  }
+
+  function scheduledItem(item) {
+    const when = new Date(item.deliver_at);
+    const row = document.createElement("li");
+    row.className = "scheduled-item";
+    row.dataset.id = item.id;
+    const time = document.createElement("time");
+    time.className = "scheduled-when";
+    time.dateTime = when.toISOString();
+    time.title = when.toLocaleString();
+    time.textContent = formatTime(when);
+    const text = document.createElement("span");
+    text.className = "scheduled-text";
+    text.textContent = item.text;
+    text.title = item.text;
+    const cancel = document.createElement("button");
+    cancel.type = "button";
+    cancel.className = "ghost small";
+    cancel.textContent = "Cancel";
+    cancel.setAttribute("aria-label", `Cancel the message scheduled for ${when.toLocaleString()}`);
+    row.append(time, text, cancel);
+    return row;
+  }
+
+  scheduledList.addEventListener("click", (event) => {
+    const button = event.target.closest("button");
+    if (!button) return;
+    const id = button.closest(".scheduled-item").dataset.id;
+    if (send({ type: "scheduled.cancel", id }, { kind: "cancel", id })) {
+      button.disabled = true;
+    } else {
+      showNotice("Not connected, so nothing was cancelled. Try again once the page has reconnected.");
+    }
   });
 
   // ---- start ------------------------------------------------------------------------------

@@ -1,0 +1,228 @@
+"""The REST API (django-ninja), mounted at /api/: docs at /api/docs, schema at /api/openapi.json.
+
+Thin like the consumer: validate with typed schemas, call one service or selector, answer.
+Every error is JSON `{"code", "message", "field"}`; the codes are the WebSocket ones
+(docs/protocol.md). There is no authentication yet: `author` is the name a message is
+posted under, as on the WebSocket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from ninja import Field, NinjaAPI, Router, Schema, Status
+from ninja.errors import HttpError, ValidationError
+from pydantic import ConfigDict, StrictInt, StrictStr, field_validator
+from pydantic_core import PydanticCustomError
+from redis.exceptions import RedisError
+
+from chat import selectors, services
+from chat.errors import ServiceError
+from chat.protocol import (
+    MAX_NAME,
+    ProtocolError,
+    check_deliver_at,
+    check_text,
+    validate_name,
+    validate_room,
+)
+from chat.scheduling import ScheduledMessage
+
+api = NinjaAPI(
+    title="chatsite API",
+    version="1",
+    description="Scheduled messages now; more resources join here. Errors: "
+    '`{"code", "message", "field"}` with the codes of docs/protocol.md.',
+    urls_namespace="api",
+)
+
+# Codes from validation that a client sees as they are; anything else is invalid_field.
+_FIELD_CODES = {
+    "empty_text",
+    "text_too_long",
+    "invalid_deliver_at",
+    "deliver_at_too_far",
+    "invalid_name",
+    "invalid_room",
+}
+_STATUS = {
+    "not_found": 404,
+    "too_late": 409,
+    "not_scheduled": 503,
+    "not_stored": 503,
+    "unavailable": 503,
+}
+
+
+class ErrorOut(Schema):
+    """Every error answer."""
+
+    code: str
+    message: str
+    field: str | None = None
+
+
+def _error(
+    request: HttpRequest, status: int, code: str, message: str, field: str | None = None
+) -> HttpResponse:
+    return api.create_response(
+        request, ErrorOut(code=code, message=message, field=field).model_dump(), status=status
+    )
+
+
+@api.exception_handler(ValidationError)
+def _invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    first: dict[str, Any] = exc.errors[0]
+    # loc is (where, [schema name,] field...): name the field, not the plumbing.
+    loc = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
+    field = loc[-1] if loc else None
+    code = first.get("type") if first.get("type") in _FIELD_CODES else "invalid_field"
+    message = str(first.get("msg", "invalid"))
+    return _error(request, 422, str(code), f"{field}: {message}" if field else message, field)
+
+
+@api.exception_handler(ServiceError)
+def _service_error(request: HttpRequest, exc: ServiceError) -> HttpResponse:
+    field = "deliver_at" if "deliver_at" in exc.code else None
+    return _error(request, _STATUS.get(exc.code, 422), exc.code, exc.message, field)
+
+
+@api.exception_handler(RedisError)
+def _redis_down(request: HttpRequest, exc: RedisError) -> HttpResponse:
+    return _error(request, 503, "unavailable", "the service is unavailable right now; try again")
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    code = "invalid_json" if exc.status_code == 400 else "http_error"
+    return _error(request, exc.status_code, code, exc.message)
+
+
+def _checked(validate: Callable[[str], str], raw: str, *, where: str, field: str) -> str:
+    """A path or query value validated like on the WebSocket; a 422 naming it otherwise."""
+    try:
+        return validate(raw)
+    except ProtocolError as exc:
+        error = {"loc": (where, field), "type": exc.code, "msg": exc.message}
+        raise ValidationError([error]) from None
+
+
+def _room(raw: str) -> str:
+    return _checked(validate_room, raw, where="path", field="room")
+
+
+def _author(raw: str) -> str:
+    return _checked(validate_name, raw, where="query", field="author")
+
+
+def _name_checked(raw: str) -> str:
+    try:
+        return validate_name(raw)
+    except ProtocolError as exc:
+        raise PydanticCustomError(exc.code, exc.message) from None
+
+
+# ---- scheduled messages -----------------------------------------------------------------
+
+scheduled = Router(tags=["scheduled messages"])
+
+
+class ScheduleBody(Schema):
+    """A message to post later."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: StrictStr = Field(description="1-4000 characters, not only whitespace")
+    deliver_at: StrictStr | StrictInt = Field(
+        description='ISO 8601 with offset, epoch milliseconds, or "now"; past times deliver '
+        "at once; at most 365 days ahead",
+        examples=["2026-11-23T18:30:00+01:00"],
+    )
+    author: StrictStr = Field(max_length=64, description=f"the name to post as (1-{MAX_NAME})")
+    client_id: StrictStr | None = Field(
+        default=None, max_length=64, description="repeat it on a retry: nothing is scheduled twice"
+    )
+
+    _text = field_validator("text")(check_text)
+    _deliver_at = field_validator("deliver_at", mode="before")(check_deliver_at)
+    _author = field_validator("author")(_name_checked)
+
+
+class ScheduledOut(Schema):
+    """A scheduled message."""
+
+    id: str
+    room: str
+    author: str
+    text: str
+    deliver_at: datetime
+    client_id: str | None = None
+
+    @classmethod
+    def of(cls, item: ScheduledMessage) -> ScheduledOut:
+        """The API view of a scheduled message."""
+        return cls(
+            id=item.id,
+            room=item.room,
+            author=item.author,
+            text=item.text,
+            deliver_at=item.deliver_at,
+            client_id=item.client_id,
+        )
+
+
+class ScheduledListOut(Schema):
+    """An author's pending scheduled messages in a room, earliest first."""
+
+    items: list[ScheduledOut]
+
+
+@scheduled.post(
+    "/rooms/{room}/scheduled",
+    response={201: ScheduledOut, 422: ErrorOut, 503: ErrorOut},
+    summary="Schedule a message",
+)
+async def schedule_message(
+    request: HttpRequest, room: str, body: ScheduleBody
+) -> Status[ScheduledOut]:
+    """Deliver `text` to the room at `deliver_at`, posted by `author`."""
+    item = await services.scheduled_message_create(
+        room=_room(room),
+        author=body.author,
+        text=body.text,
+        deliver_at=body.deliver_at,
+        client_id=body.client_id,
+    )
+    return Status(201, ScheduledOut.of(item))
+
+
+@scheduled.get(
+    "/rooms/{room}/scheduled",
+    response={200: ScheduledListOut, 422: ErrorOut, 503: ErrorOut},
+    summary="List pending scheduled messages",
+)
+async def list_scheduled(request: HttpRequest, room: str, author: str) -> ScheduledListOut:
+    """The author's messages in the room that are not delivered yet."""
+    items = await selectors.scheduled_pending(room=_room(room), author=_author(author))
+    return ScheduledListOut(items=[ScheduledOut.of(item) for item in items])
+
+
+@scheduled.delete(
+    "/rooms/{room}/scheduled/{scheduled_id}",
+    response={204: None, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut, 503: ErrorOut},
+    summary="Cancel a scheduled message",
+)
+async def cancel_scheduled(
+    request: HttpRequest, room: str, scheduled_id: str, author: str
+) -> Status[None]:
+    """Cancel while pending; 409 `too_late` once it is being delivered or was delivered."""
+    await services.scheduled_message_cancel(
+        room=_room(room), author=_author(author), scheduled_id=scheduled_id
+    )
+    return Status(204, None)
+
+
+api.add_router("/", scheduled)
