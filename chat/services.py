@@ -74,14 +74,11 @@ async def _store_with_next_seq(
         try:
             await store.insert_message(message, client_id=client_id)
             return message
-        except store.DuplicateClientId:
+        except store.DuplicateClientId as duplicate:
             # The seq taken for this attempt stays unused: seqs may skip, never repeat.
-            original = await store.find_by_client_id(room, client_id or "")
-            if original is not None:
-                return original
+            return duplicate.original
         except store.DuplicateSeq:
-            pass
-        seq = await sequencing.reseed_and_next(room)
+            seq = await sequencing.reseed_and_next(room)
     raise ServiceError("not_stored", "no free sequence number; try again")
 
 

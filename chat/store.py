@@ -26,7 +26,11 @@ class DuplicateSeq(Exception):
 
 
 class DuplicateClientId(Exception):
-    """The room already holds a message with this client_id: a resend."""
+    """The room already holds a message with this client_id: a resend of `original`."""
+
+    def __init__(self, original: MessageOut) -> None:
+        super().__init__(original.id)
+        self.original = original
 
 
 @dataclass(frozen=True)
@@ -78,8 +82,9 @@ async def insert_message(message: MessageOut, *, client_id: str | None = None) -
         await mongo_db()[MESSAGES].insert_one(_to_doc(message, client_id))
     except DuplicateKeyError:
         # Both unique indexes raise the same error (FerretDB does not say which), so ask.
-        if client_id is not None and await find_by_client_id(message.room, client_id):
-            raise DuplicateClientId(client_id) from None
+        original = await find_by_client_id(message.room, client_id) if client_id else None
+        if original is not None:
+            raise DuplicateClientId(original) from None
         raise DuplicateSeq(f"{message.room}#{message.seq}") from None
 
 
@@ -227,3 +232,29 @@ async def delete_messages(
     await _raise_seq_floors(query)
     result = await mongo_db()[MESSAGES].delete_many(query)
     return result.deleted_count
+
+
+@dataclass(frozen=True)
+class RoomStats:
+    """A room's stored message count and its newest message's seq and time."""
+
+    room: str
+    messages: int
+    last_seq: int
+    last_ts: datetime
+
+
+async def room_stats(room: str) -> RoomStats | None:
+    """The room's figures from a count and its newest message; None once it holds none.
+
+    Two plain queries per room rather than one `$group` aggregation: the store stays within
+    the CRUD subset FerretDB runs.
+    """
+    coll = mongo_db()[MESSAGES]
+    count = await coll.count_documents({"room": room})
+    newest = await coll.find_one(
+        {"room": room}, projection={"seq": 1, "ts": 1}, sort=[("seq", DESCENDING)]
+    )
+    if newest is None:
+        return None
+    return RoomStats(room=room, messages=count, last_seq=int(newest["seq"]), last_ts=newest["ts"])
