@@ -7,10 +7,13 @@ closes every WebSocket with 1001 (going away) so clients reconnect elsewhere, an
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
+import socket
 import time
+import weakref
 from typing import TYPE_CHECKING, Any
 
 # daphne.server installs Twisted's asyncio reactor; it must be imported before anything
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("chat.worker")
 
 CLOSE_GRACE_S = 5.0
+BUFFER_CHECK_S = 0.25
 
 
 class GracefulServer(Server):
@@ -36,6 +40,7 @@ class GracefulServer(Server):
         super().__init__(*args, **kwargs)
         self.ports: list[Any] = []
         self.stopping = False
+        self._sized: weakref.WeakSet[WebSocketProtocol] = weakref.WeakSet()
         # Set by main() when this worker also delivers scheduled messages.
         self.scheduler: WorkerScheduler | None = None
 
@@ -60,6 +65,31 @@ class GracefulServer(Server):
                 protocol.transport.abortConnection()
         self._stop_when_closed(time.monotonic() + CLOSE_GRACE_S)
 
+    def watch_outgoing_buffers(self, limit: int, kernel_buffer: int) -> None:
+        """Disconnect clients that do not read, before their backlog grows without bound.
+
+        Twisted buffers whatever the kernel will not take yet; a client that stops reading
+        would make that buffer (and this process) grow with every broadcast. The kernel's
+        own send buffer is capped too, so the limit is reached after a bounded backlog.
+        """
+        for protocol in self._websockets():
+            transport = protocol.transport
+            if transport is None:
+                continue
+            if protocol not in self._sized:
+                self._sized.add(protocol)
+                with contextlib.suppress(OSError, AttributeError):
+                    transport.getHandle().setsockopt(
+                        socket.SOL_SOCKET, socket.SO_SNDBUF, kernel_buffer
+                    )
+            if _buffered_bytes(transport) > limit:
+                log.warning(
+                    "closing a websocket whose client does not read (%d bytes queued)",
+                    _buffered_bytes(transport),
+                )
+                transport.abortConnection()
+        reactor.callLater(BUFFER_CHECK_S, self.watch_outgoing_buffers, limit, kernel_buffer)
+
     def _websockets(self) -> list[WebSocketProtocol]:
         return [
             protocol
@@ -75,6 +105,13 @@ class GracefulServer(Server):
             reactor.stop()
         else:
             reactor.callLater(0.05, self._stop_when_closed, deadline)
+
+
+def _buffered_bytes(transport: Any) -> int:
+    # Twisted's FileDescriptor keeps unsent bytes in dataBuffer (from offset on) and in a
+    # list of pending writes; there is no public accessor.
+    pending = len(getattr(transport, "dataBuffer", b"")) - getattr(transport, "offset", 0)
+    return pending + getattr(transport, "_tempDataLen", 0)
 
 
 def main() -> None:
@@ -102,6 +139,13 @@ def main() -> None:
         server.scheduler = WorkerScheduler()
         # A timed call runs inside the asyncio loop (callWhenRunning runs before it starts).
         reactor.callLater(0, server.scheduler.start)
+
+    reactor.callLater(
+        BUFFER_CHECK_S,
+        server.watch_outgoing_buffers,
+        settings.CHAT_MAX_OUTGOING_BYTES,
+        settings.CHAT_SOCKET_SEND_BUFFER,
+    )
 
     def on_signal(signum: int, frame: Any) -> None:
         reactor.callFromThread(server.begin_shutdown)

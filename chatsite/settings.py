@@ -107,6 +107,10 @@ CHAT_HISTORY_MAX_PAGE = 200
 CHAT_MAX_TEXT = 4000
 CHAT_MAX_FRAME_BYTES = 64 * 1024
 CHAT_STORE_TIMEOUT_S = env_int("CHAT_STORE_TIMEOUT_MS", 5000) / 1000
+# A client whose unsent backlog passes this is disconnected (it stopped reading).
+CHAT_MAX_OUTGOING_BYTES = env_int("CHAT_MAX_OUTGOING_BYTES", 4 * 1024 * 1024)
+# Per-socket kernel send buffer: bounds what the kernel holds per client, too.
+CHAT_SOCKET_SEND_BUFFER = env_int("CHAT_SOCKET_SEND_BUFFER", 256 * 1024)
 # Scheduled messages (docs/scheduling.md): every runchat worker runs a scheduler loop unless
 # this is off (then run `manage.py runscheduler`); a claim not finished within the lease is
 # claimed again; an idle loop looks at least this often even if no wake-up comes.

@@ -94,9 +94,9 @@ class Client:
         self.history: dict[str, Any] = {}
 
     @classmethod
-    async def join(cls, server: ChatServer, room: str, name: str) -> Client:
-        """Connect and read the welcome and first history page."""
-        ws = await asyncio.wait_for(websockets.connect(server.ws_url(room, name)), 10)
+    async def join(cls, server: ChatServer, room: str, name: str, **connect: Any) -> Client:
+        """Connect (extra websockets.connect options allowed) and read welcome and history."""
+        ws = await asyncio.wait_for(websockets.connect(server.ws_url(room, name), **connect), 10)
         client = cls(ws)
         client.welcome = await client.expect("welcome")
         client.history = await client.expect("history")
