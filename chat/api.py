@@ -10,19 +10,32 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Field, NinjaAPI, Router, Schema, Status
+from ninja import Field, NinjaAPI, Path, Query, Router, Schema, Status
 from ninja.errors import HttpError, ValidationError
-from pydantic import ConfigDict, StrictInt, StrictStr, field_validator
+from pydantic import (
+    ConfigDict,
+    PlainSerializer,
+    StrictInt,
+    StrictStr,
+    TypeAdapter,
+    WithJsonSchema,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
+from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
 from chat import selectors, services
 from chat.errors import ServiceError
 from chat.protocol import (
+    HISTORY_MAX_PAGE,
+    HISTORY_PAGE,
     MAX_NAME,
+    MAX_TEXT,
+    MessageOut,
     ProtocolError,
     check_deliver_at,
     check_text,
@@ -34,8 +47,8 @@ from chat.scheduling import ScheduledMessage
 api = NinjaAPI(
     title="chatsite API",
     version="1",
-    description="Scheduled messages now; more resources join here. Errors: "
-    '`{"code", "message", "field"}` with the codes of docs/protocol.md.',
+    description="Rooms, their message history, posting messages, and scheduled messages. "
+    'Errors: `{"code", "message", "field"}` with the codes of docs/protocol.md; see docs/api.md.',
     urls_namespace="api",
 )
 
@@ -80,6 +93,8 @@ def _invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     loc = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
     field = loc[-1] if loc else None
     code = first.get("type") if first.get("type") in _FIELD_CODES else "invalid_field"
+    if first.get("type") == "missing" and field == "text":
+        code = "empty_text"  # as on the WebSocket: a missing text is an empty one
     message = str(first.get("msg", "invalid"))
     return _error(request, 422, str(code), f"{field}: {message}" if field else message, field)
 
@@ -93,6 +108,13 @@ def _service_error(request: HttpRequest, exc: ServiceError) -> HttpResponse:
 @api.exception_handler(RedisError)
 def _redis_down(request: HttpRequest, exc: RedisError) -> HttpResponse:
     return _error(request, 503, "unavailable", "the service is unavailable right now; try again")
+
+
+@api.exception_handler(PyMongoError)
+def _mongo_down(request: HttpRequest, exc: PyMongoError) -> HttpResponse:
+    return _error(
+        request, 503, "unavailable", "the message store is unavailable right now; try again"
+    )
 
 
 @api.exception_handler(HttpError)
@@ -182,7 +204,7 @@ class ScheduledListOut(Schema):
 
 @scheduled.post(
     "/rooms/{room}/scheduled",
-    response={201: ScheduledOut, 422: ErrorOut, 503: ErrorOut},
+    response={201: ScheduledOut, 400: ErrorOut, 422: ErrorOut, 503: ErrorOut},
     summary="Schedule a message",
 )
 async def schedule_message(
@@ -225,4 +247,165 @@ async def cancel_scheduled(
     return Status(204, None)
 
 
+# ---- rooms and messages -----------------------------------------------------------------
+
+messages = Router(tags=["rooms and messages"])
+
+# The largest seq MongoDB can compare against (int64); larger cursors are rejected, not a 500.
+_MAX_SEQ = 2**63 - 1
+
+
+_datetime = TypeAdapter(datetime)
+
+
+def _wire_time(value: datetime) -> str:
+    # Pydantic's JSON form, as in WebSocket events (Django's encoder would trim the digits).
+    return _datetime.dump_python(value, mode="json")
+
+
+WireTime = Annotated[
+    datetime,
+    PlainSerializer(_wire_time, return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+
+
+class MessageItem(MessageOut):
+    """A stored message exactly as the WebSocket `message` event carries it."""
+
+    ts: WireTime
+
+
+_ROOM_PATH = Path(
+    ...,
+    example="lobby",
+    description="1-64 of a-z, 0-9, '-', '_', starting with a letter or digit; case-insensitive",
+)
+
+
+class RoomOut(Schema):
+    """A room with stored messages."""
+
+    room: str
+    messages: int = Field(description="how many messages the room holds")
+    last_seq: int = Field(description="seq of its newest message")
+    last_ts: WireTime = Field(description="when its newest message was stored (UTC)")
+
+
+class HistoryOut(Schema):
+    """A page of messages in ascending seq, as the WebSocket `history` event without `type`."""
+
+    messages: list[MessageItem]
+    has_more: bool = Field(
+        description="more exist in the page's direction: newer for after_seq, older otherwise"
+    )
+    before_seq: int | None = None
+    after_seq: int | None = None
+
+
+class MessageBody(Schema):
+    """A message to post now, as its author."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: StrictStr = Field(
+        description=f"1-{MAX_TEXT} characters, not only whitespace", examples=["hello"]
+    )
+    author: StrictStr = Field(
+        max_length=64, description=f"the name to post as (1-{MAX_NAME})", examples=["alice"]
+    )
+    client_id: StrictStr | None = Field(
+        default=None,
+        examples=["7b1e7c1e-5a4f-4c55-9d8e-0b3f5f7a9c21"],
+        min_length=1,
+        max_length=64,
+        description="unique per message; a retry with it stores nothing new and returns the "
+        "original id and seq",
+    )
+
+    _text = field_validator("text")(check_text)
+    _author = field_validator("author")(_name_checked)
+
+
+class PostedOut(Schema):
+    """The confirmation of a stored message (the WebSocket `ack` without `type`)."""
+
+    id: str
+    seq: int
+    client_id: str | None = None
+
+
+@messages.get(
+    "/rooms",
+    response={200: list[RoomOut], 422: ErrorOut, 503: ErrorOut},
+    summary="List rooms",
+)
+async def list_rooms(
+    request: HttpRequest,
+    order: Literal["recent", "busiest"] = Query(
+        "recent", description="recent: latest activity first; busiest: most messages first"
+    ),
+    limit: int = Query(100, ge=1, le=1000, description="at most this many rooms"),
+) -> list[RoomOut]:
+    """Rooms that hold messages, with their message count and last activity."""
+    rooms = await selectors.room_list(order=order, limit=limit)
+    return [
+        RoomOut(room=r.room, messages=r.messages, last_seq=r.last_seq, last_ts=r.last_ts)
+        for r in rooms
+    ]
+
+
+@messages.get(
+    "/rooms/{room}/messages",
+    response={200: HistoryOut, 422: ErrorOut, 503: ErrorOut},
+    summary="Read a page of history",
+)
+async def list_messages(
+    request: HttpRequest,
+    room: str = _ROOM_PATH,
+    before_seq: int | None = Query(
+        None, gt=0, le=_MAX_SEQ, description="the newest `limit` messages with seq < before_seq"
+    ),
+    after_seq: int | None = Query(
+        None, ge=0, le=_MAX_SEQ, description="the oldest `limit` messages with seq > after_seq"
+    ),
+    limit: int = Query(HISTORY_PAGE, ge=1, le=HISTORY_MAX_PAGE),
+) -> HistoryOut:
+    """Like the WebSocket `history`: no cursor is the newest page; not both cursors."""
+    name = _room(room)
+    if before_seq is not None and after_seq is not None:
+        error = {
+            "loc": ("query", "after_seq"),
+            "type": "invalid_field",
+            "msg": "give before_seq or after_seq, not both",
+        }
+        raise ValidationError([error])
+    if after_seq is not None:
+        page = await selectors.history_after(room=name, after_seq=after_seq, limit=limit)
+    else:
+        page = await selectors.history_page(room=name, before_seq=before_seq, limit=limit)
+    return HistoryOut(
+        messages=[MessageItem.model_validate(m.model_dump()) for m in page.messages],
+        has_more=page.has_more,
+        before_seq=page.before_seq,
+        after_seq=page.after_seq,
+    )
+
+
+@messages.post(
+    "/rooms/{room}/messages",
+    response={201: PostedOut, 400: ErrorOut, 422: ErrorOut, 503: ErrorOut},
+    summary="Post a message",
+)
+async def post_message(
+    request: HttpRequest, body: MessageBody, room: str = _ROOM_PATH
+) -> Status[PostedOut]:
+    """Store and fan out like a WebSocket `message`; 201 with its id and seq, also on a retry."""
+    message = await services.message_create(
+        room=_room(room), author=body.author, text=body.text, client_id=body.client_id
+    )
+    return Status(201, PostedOut(id=message.id, seq=message.seq, client_id=body.client_id))
+
+
+api.add_router("/", messages)
 api.add_router("/", scheduled)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Literal
 
 from chat import scheduler, scheduling, store
 from chat.protocol import HISTORY_MAX_PAGE, HISTORY_PAGE, History, MessageOut
@@ -36,6 +37,21 @@ async def catch_up(*, room: str, after_seq: int) -> AsyncIterator[History]:
             cursor = pending[-1].seq
         pending = messages
     yield History(messages=pending or [], has_more=False, after_seq=cursor)
+
+
+async def room_list(
+    *, order: Literal["recent", "busiest"] = "recent", limit: int | None = None
+) -> list[store.RoomStats]:
+    """Rooms with stored messages and their figures: latest activity or most messages first.
+
+    Reads every message's (room, seq, ts) once, whatever the limit (see docs/api.md).
+    """
+    rooms = await store.room_stats_all()
+    if order == "busiest":
+        rooms.sort(key=lambda r: (-r.messages, -r.last_ts.timestamp(), r.room))
+    else:
+        rooms.sort(key=lambda r: (-r.last_ts.timestamp(), -r.messages, r.room))
+    return rooms if limit is None else rooms[:limit]
 
 
 async def last_seq(*, room: str) -> int:
