@@ -11,16 +11,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from chat.bench import BenchConfig, format_report, run_bench
-
-
-def _positive_int(raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
+from chat.management.argtypes import positive_int
 
 
 def _non_negative(kind: type[int] | type[float]) -> Any:
@@ -45,15 +36,15 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         defaults = BenchConfig()
         parser.add_argument("--url", default=defaults.url, help="server base (ws://HOST:PORT)")
-        parser.add_argument("--rooms", type=_positive_int, default=defaults.rooms)
+        parser.add_argument("--rooms", type=positive_int, default=defaults.rooms)
         parser.add_argument(
-            "--receivers", type=_positive_int, default=defaults.receivers, help="per room"
+            "--receivers", type=positive_int, default=defaults.receivers, help="per room"
         )
         parser.add_argument(
-            "--senders", type=_positive_int, default=defaults.senders, help="per room"
+            "--senders", type=positive_int, default=defaults.senders, help="per room"
         )
         parser.add_argument(
-            "--messages", type=_positive_int, default=defaults.messages, help="per sender"
+            "--messages", type=positive_int, default=defaults.messages, help="per sender"
         )
         parser.add_argument(
             "--rate",
@@ -68,7 +59,7 @@ class Command(BaseCommand):
             help="unacknowledged messages per sender; 1 = wait for each ack, 0 = no limit",
         )
         parser.add_argument(
-            "--size", type=_positive_int, default=defaults.size, help="text length in bytes"
+            "--size", type=positive_int, default=defaults.size, help="text length in bytes"
         )
         parser.add_argument(
             "--idle-timeout",

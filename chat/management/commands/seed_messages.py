@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 from typing import Any
 
@@ -10,17 +9,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from chat import seeding
 from chat.clients import close_all
+from chat.management.argtypes import positive_int
 from chat.protocol import ProtocolError, validate_room
-
-
-def _positive_int(raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 class Command(BaseCommand):
@@ -29,17 +19,17 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         target = parser.add_mutually_exclusive_group()
         target.add_argument(
-            "--rooms", type=_positive_int, default=1, help="how many rooms (default 1)"
+            "--rooms", type=positive_int, default=1, help="how many rooms (default 1)"
         )
         target.add_argument("--room", default=None, help="seed this one room instead")
         parser.add_argument(
             "--prefix", default="seed", help="room name prefix for --rooms (default seed)"
         )
         parser.add_argument(
-            "--messages", type=_positive_int, default=1000, help="messages per room (default 1000)"
+            "--messages", type=positive_int, default=1000, help="messages per room (default 1000)"
         )
         parser.add_argument(
-            "--batch-size", type=_positive_int, default=seeding.BATCH_SIZE, help="per insert"
+            "--batch-size", type=positive_int, default=seeding.BATCH_SIZE, help="per insert"
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
