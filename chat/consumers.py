@@ -51,6 +51,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # Highest seq sent to this client: where a catch-up after lost broadcasts starts.
     forwarded_seq: int = 0
 
+    @property
+    def conn_id(self) -> str:
+        """A short id of this connection for log lines (the unique part of its channel name)."""
+        return self.channel_name.rsplit(".", 1)[-1][:12]
+
     async def connect(self) -> None:
         await self.accept()
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
@@ -59,6 +64,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.name = validate_name(query.get("name", [""])[0])
             after_seq = parse_after_seq(query.get("after_seq", [None])[0])
         except ProtocolError as exc:
+            log.info(
+                "refused conn=%s client=%s code=%s", self.channel_name, _peer(self.scope), exc.code
+            )
             # Say why before closing: browsers do not expose close reasons reliably.
             await self.send_event(Error(code=exc.code, message=exc.message))
             await self.close(code=CLOSE_BAD_REQUEST)
@@ -66,6 +74,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # Join before reading history so nothing falls between the history and the live stream.
         await self.channel_layer.group_add(group_name(self.room), self.channel_name)
         self.joined = True
+        log.info(
+            "open conn=%s room=%s client=%s after_seq=%s",
+            self.conn_id,
+            self.room,
+            _peer(self.scope),
+            after_seq,
+        )
         recovery.join(self)
         try:
             last_seq = await selectors.last_seq(room=self.room)
@@ -84,6 +99,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         if self.joined:
+            log.info("close conn=%s room=%s code=%s", self.conn_id, self.room, code)
             recovery.leave(self)
             await self.channel_layer.group_discard(group_name(self.room), self.channel_name)
 
@@ -165,3 +181,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def send_event(self, event: ServerEvent) -> None:
         """Send one typed server event."""
         await self.send(text_data=event.encode())
+
+
+def _peer(scope: dict[str, object]) -> str:
+    """The client's address as the server saw it, for logs."""
+    client = scope.get("client")
+    return f"{client[0]}:{client[1]}" if isinstance(client, list | tuple) else "-"
