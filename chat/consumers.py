@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -25,6 +26,7 @@ from chat.protocol import (
     ScheduledListIn,
     ScheduleIn,
     ServerEvent,
+    TypingIn,
     Welcome,
     group_name,
     parse_after_seq,
@@ -38,6 +40,8 @@ from chat.workerinfo import worker_id
 
 log = logging.getLogger(__name__)
 
+# The page sends `typing` every few seconds while a user types; relaying more often is noise.
+TYPING_INTERVAL_S = 2.0
 UNAVAILABLE = "the message history is unavailable right now; try again"
 UNAVAILABLE_SCHEDULED = "scheduled messages are unavailable right now; try again"
 
@@ -50,6 +54,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
     joined: bool = False
     # Highest seq sent to this client: where a catch-up after lost broadcasts starts.
     forwarded_seq: int = 0
+    # When this connection last had its typing relayed (monotonic seconds).
+    typing_relayed_at: float = -TYPING_INTERVAL_S
 
     @property
     def conn_id(self) -> str:
@@ -115,6 +121,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     room=self.room, author=self.name, text=event.text, client_id=client_id
                 )
                 await self.send_event(Ack(client_id=client_id, id=message.id, seq=message.seq))
+                self.typing_relayed_at = -TYPING_INTERVAL_S  # the next keystroke starts anew
             elif isinstance(event, HistoryIn) and event.after_seq is not None:
                 await self.send_history(
                     await selectors.history_after(
@@ -140,6 +147,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             elif isinstance(event, ScheduledListIn):
                 pending = await selectors.scheduled_pending(room=self.room, author=self.name)
                 await self.send_event(scheduled_list(pending))
+            elif isinstance(event, TypingIn):
+                await self.relay_typing()
             elif isinstance(event, ScheduledCancelIn):
                 await services.scheduled_message_cancel(
                     room=self.room, author=self.name, scheduled_id=event.id
@@ -158,6 +167,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """A broadcast from the room's group: forward the pre-encoded text."""
         self.forwarded_seq = max(self.forwarded_seq, int(event["seq"]))
         await self.send(text_data=str(event["text"]))
+
+    async def relay_typing(self) -> None:
+        """Pass 'typing' on to the room, at most once per TYPING_INTERVAL_S per connection."""
+        now = time.monotonic()
+        if now - self.typing_relayed_at < TYPING_INTERVAL_S:
+            return
+        self.typing_relayed_at = now
+        await services.typing_announce(room=self.room, name=self.name, sender=self.channel_name)
+
+    async def chat_typing(self, event: dict[str, str]) -> None:
+        """Someone in the room is typing: tell this client, unless it is the typist."""
+        if event["sender"] != self.channel_name:
+            await self.send(text_data=event["text"])
 
     async def catch_up_missed(
         self, *, after_seq: int | None = None, announce_empty: bool = False

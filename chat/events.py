@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from channels.layers import get_channel_layer
 
-from chat.protocol import MessageOut, group_name
+from chat.protocol import MessageOut, Typing, group_name
 
 
 async def notify_message(message: MessageOut) -> None:
@@ -12,4 +12,12 @@ async def notify_message(message: MessageOut) -> None:
     await get_channel_layer().group_send(
         group_name(message.room),
         {"type": "chat.message", "text": message.encode(), "seq": message.seq},
+    )
+
+
+async def notify_typing(*, room: str, name: str, sender: str) -> None:
+    """Tell the room's other members that `name` is typing; `sender` does not get it back."""
+    await get_channel_layer().group_send(
+        group_name(room),
+        {"type": "chat.typing", "text": Typing(name=name).encode(), "sender": sender},
     )

@@ -123,10 +123,23 @@ class ScheduledCancelIn(_ClientEvent):
     id: StrictStr = Field(max_length=32)
 
 
-AnyClientEvent = MessageIn | HistoryIn | ScheduleIn | ScheduledListIn | ScheduledCancelIn
+class TypingIn(_ClientEvent):
+    """The sender is typing; shown to the others for a few seconds, never stored, no reply."""
+
+    type: Literal["typing"]
+
+
+AnyClientEvent = MessageIn | HistoryIn | ScheduleIn | ScheduledListIn | ScheduledCancelIn | TypingIn
 ClientEvent = Annotated[AnyClientEvent, Field(discriminator="type")]
 _client_event = TypeAdapter(ClientEvent)
-CLIENT_EVENT_TYPES = ("message", "history", "schedule", "scheduled.list", "scheduled.cancel")
+CLIENT_EVENT_TYPES = (
+    "message",
+    "history",
+    "schedule",
+    "scheduled.list",
+    "scheduled.cancel",
+    "typing",
+)
 # Codes a field validator raises that the client sees as they are (others: invalid_field).
 _FIELD_CODES = {"empty_text", "text_too_long", "invalid_deliver_at", "deliver_at_too_far"}
 
@@ -253,6 +266,13 @@ class Error(ServerEvent):
     code: str
     message: str
     client_id: str | None = None
+
+
+class Typing(ServerEvent):
+    """Someone else in the room is typing (sent at most every few seconds while they type)."""
+
+    type: Literal["typing"] = "typing"
+    name: str
 
 
 class ScheduledItem(BaseModel):

@@ -61,6 +61,14 @@ async def _broadcast(message: MessageOut) -> None:
                 log.warning("message %s stored but not broadcast: %s", message.id, exc)
 
 
+async def typing_announce(*, room: str, name: str, sender: str) -> None:
+    """Tell the room `name` is typing. Best effort: nothing is stored, a lost one is harmless."""
+    try:
+        await events.notify_typing(room=room, name=name, sender=sender)
+    except RedisError as exc:
+        log.info("typing in room %s not relayed: %s", room, exc)
+
+
 async def _store_with_next_seq(
     *, room: str, author: str, text: str, client_id: str | None, seq: int | None = None
 ) -> MessageOut:

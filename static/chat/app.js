@@ -62,6 +62,7 @@
     too_late: "Too late to cancel: that message is being sent.",
   };
 
+  let typingSentAt = 0; // when this page last told the room it is typing
   let name = remembered();
   let ws = null;
   let online = false;
@@ -306,6 +307,7 @@
 
   function sendMessage(entry) {
     const { clientId, text } = entry;
+    typingSentAt = 0; // a sent message ends the typing; the next keystroke announces again
     return send({ type: "message", text, client_id: clientId }, { kind: "message", clientId });
   }
 
@@ -342,6 +344,9 @@
         break;
       case "scheduled":
         onScheduled(event);
+        break;
+      case "typing":
+        onTyping(event);
         break;
       case "scheduled.list":
         takeRequest((r) => r.kind === "list");
@@ -406,6 +411,7 @@
   }
 
   function onLiveMessage(message) {
+    stopTyping(message.author); // their message is here: they are done typing it
     const stick = isNearBottom();
     const verdict = timeline.receiveLive(message.seq, Date.now());
     if (verdict.added) insertMessage(message, verdict.before);
@@ -740,6 +746,43 @@
     input.style.height = `${input.scrollHeight}px`;
   }
   input.addEventListener("input", resizeInput);
+
+  // ---- typing -----------------------------------------------------------------------------
+
+  const TYPING_SEND_MS = 3000; // while typing, tell the room at most this often
+  const TYPING_SHOW_MS = 4000; // show someone as typing this long after their last signal
+  const typingEl = document.getElementById("typing");
+  const typists = new Map(); // name -> timer that removes them
+
+  input.addEventListener("input", () => {
+    const now = Date.now();
+    if (!input.value.trim() || now - typingSentAt < TYPING_SEND_MS) return;
+    if (!online || !ws || ws.readyState !== WebSocket.OPEN) return;
+    typingSentAt = now;
+    ws.send(JSON.stringify({ type: "typing" })); // no reply comes, so no request is tracked
+  });
+
+  function onTyping(event) {
+    if (event.name === name) return;
+    clearTimeout(typists.get(event.name));
+    typists.set(event.name, setTimeout(() => stopTyping(event.name), TYPING_SHOW_MS));
+    showTyping();
+  }
+
+  function stopTyping(who) {
+    if (!typists.has(who)) return;
+    clearTimeout(typists.get(who));
+    typists.delete(who);
+    showTyping();
+  }
+
+  function showTyping() {
+    const names = [...typists.keys()];
+    if (names.length === 0) typingEl.textContent = "";
+    else if (names.length === 1) typingEl.textContent = `${names[0]} is typing…`;
+    else if (names.length === 2) typingEl.textContent = `${names[0]} and ${names[1]} are typing…`;
+    else typingEl.textContent = "Several people are typing…";
+  }
 
   function isNearBottom() {
     return list.scrollHeight - list.scrollTop - list.clientHeight < 80;

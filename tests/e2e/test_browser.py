@@ -163,6 +163,22 @@ def test_two_people_see_both_messages_in_order_and_a_late_joiner_gets_history(
     expect(carol.locator("#history-marker")).to_have_text(f"Beginning of #{room}")
 
 
+def test_typing_shows_to_the_other_page_and_goes_when_the_message_arrives(
+    open_page: PageOpener, room: str
+) -> None:
+    """Bob sees "Alice is typing…" while she types; it disappears with her message."""
+    alice = open_page(f"/r/{room}/")
+    join(alice, "Alice")
+    bob = open_page(f"/r/{room}/")
+    join(bob, "Bob")
+    alice.locator("#text").press_sequentially("Almost done", delay=20)
+    expect(bob.locator("#typing")).to_have_text("Alice is typing…")
+    expect(alice.locator("#typing")).to_have_text("")  # not shown to the typist
+    alice.locator("#text").press("Enter")
+    expect(bob.locator(MESSAGES + " .text")).to_have_text(["Almost done"])
+    expect(bob.locator("#typing")).to_have_text("")
+
+
 def test_own_messages_are_marked(open_page: PageOpener, room: str) -> None:
     """Each person's own messages carry the `own` mark, the others' do not."""
     alice = open_page(f"/r/{room}/")
@@ -549,5 +565,7 @@ def test_screenshots_of_a_conversation_on_desktop_and_phone(open_page: PageOpene
         expect(alice.locator(MESSAGES)).to_have_count(number)
         expect(bob.locator(MESSAGES)).to_have_count(number)
     alice.locator("#text").fill("Let's")
+    bob.locator("#text").press_sequentially("On it", delay=20)
+    expect(alice.locator("#typing")).to_have_text("Bob is typing…")
     alice.screenshot(path=SCREENSHOTS / "chat.png")
     bob.screenshot(path=SCREENSHOTS / "chat-mobile.png")

@@ -327,3 +327,27 @@ async def test_resending_a_client_id_returns_the_original_ack_and_stores_nothing
     finally:
         await sender.close()
         await receiver.close()
+
+
+async def test_typing_reaches_the_others_once_per_interval_and_is_never_stored(
+    server: ChatServer, room: str
+) -> None:
+    """The typist gets nothing back; others get one `typing` per 2 s; history never has it."""
+    alice, bob = await clients_on_both_workers(server, room)
+    try:
+        for _ in range(5):  # a burst of keystrokes is relayed once
+            await alice.send({"type": "typing"})
+        event = await bob.expect("typing")
+        assert event == {"type": "typing", "name": alice.welcome["name"]}
+        await alice.send({"type": "message", "text": "done typing", "client_id": "t1"})
+        following = await bob.recv()  # the other four keystrokes were not relayed
+        assert (following["type"], following["text"]) == ("message", "done typing")
+        assert (await alice.expect("ack"))["seq"] == 1
+        with pytest.raises(TimeoutError):
+            await alice.expect("typing", timeout=0.5)
+        newcomer = await Client.join(server, room, "newcomer")
+        assert [m["text"] for m in newcomer.history["messages"]] == ["done typing"]
+        await newcomer.close()
+    finally:
+        await alice.close()
+        await bob.close()

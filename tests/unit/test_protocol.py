@@ -15,6 +15,7 @@ from chat.protocol import (
     MessageIn,
     MessageOut,
     ProtocolError,
+    TypingIn,
     group_name,
     parse_after_seq,
     parse_client_event,
@@ -209,4 +210,12 @@ def test_bad_resume_cursor_is_refused(raw: str) -> None:
     """Only ASCII digits: '١٢' (Arabic-Indic digits) is not a seq."""
     with pytest.raises(ProtocolError) as info:
         parse_after_seq(raw)
+    assert info.value.code == "invalid_field"
+
+
+def test_typing_is_a_bare_event() -> None:
+    """`typing` carries nothing but its type; anything more is refused."""
+    assert parse_client_event('{"type": "typing"}') == TypingIn(type="typing")
+    with pytest.raises(ProtocolError) as info:
+        parse_client_event('{"type": "typing", "text": "secret draft"}')
     assert info.value.code == "invalid_field"
