@@ -7,6 +7,7 @@ import time
 from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
@@ -36,12 +37,14 @@ from chat.protocol import (
     validate_name,
     validate_room,
 )
+from chat.ratelimit import TokenBucket, bucket_from_settings
 from chat.workerinfo import worker_id
 
 log = logging.getLogger(__name__)
 
 # The page sends `typing` every few seconds while a user types; relaying more often is noise.
 TYPING_INTERVAL_S = 2.0
+RATE_LIMITED = "you are sending messages too quickly; wait a moment"
 UNAVAILABLE = "the message history is unavailable right now; try again"
 UNAVAILABLE_SCHEDULED = "scheduled messages are unavailable right now; try again"
 
@@ -54,8 +57,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
     joined: bool = False
     # Highest seq sent to this client: where a catch-up after lost broadcasts starts.
     forwarded_seq: int = 0
+    # Messages this connection may still send (created on its first message; None: no limit).
+    bucket: TokenBucket | None = None
     # When this connection last had its typing relayed (monotonic seconds).
     typing_relayed_at: float = -TYPING_INTERVAL_S
+
+    def may_write(self) -> bool:
+        """Spend one of this connection's message tokens; False when it sends too fast."""
+        if self.bucket is None:
+            self.bucket = bucket_from_settings(settings.CHAT_RATE_PER_S, settings.CHAT_RATE_BURST)
+            if self.bucket is None:
+                return True
+        return self.bucket.take()
 
     @property
     def conn_id(self) -> str:
@@ -115,7 +128,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
         client_id = None
         try:
             event = parse_client_event(text_data if text_data is not None else bytes_data or b"")
-            if isinstance(event, MessageIn):
+            if isinstance(event, MessageIn | ScheduleIn) and not self.may_write():
+                await self.send_event(
+                    Error(
+                        code="rate_limited",
+                        message=RATE_LIMITED,
+                        client_id=event.client_id,
+                        retry_after_ms=self.bucket.retry_after_ms() if self.bucket else None,
+                    )
+                )
+            elif isinstance(event, MessageIn):
                 client_id = event.client_id
                 message = await services.message_create(
                     room=self.room, author=self.name, text=event.text, client_id=client_id

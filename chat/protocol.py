@@ -266,6 +266,7 @@ class Error(ServerEvent):
     code: str
     message: str
     client_id: str | None = None
+    retry_after_ms: int | None = None
 
 
 class Typing(ServerEvent):

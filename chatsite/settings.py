@@ -107,6 +107,9 @@ CHAT_HISTORY_MAX_PAGE = 200
 CHAT_MAX_TEXT = 4000
 CHAT_MAX_FRAME_BYTES = 64 * 1024
 CHAT_STORE_TIMEOUT_S = env_int("CHAT_STORE_TIMEOUT_MS", 5000) / 1000
+# Messages (and schedules) one connection may send: a token bucket; 0 switches it off.
+CHAT_RATE_PER_S = env_int("CHAT_RATE_PER_S", 10)
+CHAT_RATE_BURST = env_int("CHAT_RATE_BURST", 20)
 # A client whose unsent backlog passes this is disconnected (it stopped reading).
 CHAT_MAX_OUTGOING_BYTES = env_int("CHAT_MAX_OUTGOING_BYTES", 4 * 1024 * 1024)
 # Per-socket kernel send buffer: bounds what the kernel holds per client, too.

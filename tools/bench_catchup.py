@@ -3,7 +3,8 @@
     python tools/bench_catchup.py [--url ws://127.0.0.1:4810] [--messages 10000]
                                   [--seed ws|command] [--room NAME]
 
-Against a running server (by default the one `make run` serves on port 4810), it fills a
+Against a running server (by default the one `CHAT_RATE_PER_S=0 make run` serves on port 4810:
+with the per-connection rate limit on, `--seed ws` is throttled to 10 messages/s), it fills a
 fresh room with N messages, then connects one client with `?after_seq=0` (a client that
 was away while all of them were sent) and times from the start of the connection until
 that client holds all N, counting the `history` catch-up pages (and `batch` frames) it
