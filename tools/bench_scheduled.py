@@ -41,19 +41,12 @@ django.setup()
 from channels.layers import get_channel_layer  # noqa: E402
 
 from chat import scheduler, scheduling, store  # noqa: E402
+from chat.bench import percentile  # noqa: E402
 from chat.clients import close_all, mongo_db  # noqa: E402
 from chat.protocol import group_name  # noqa: E402
 
 SCHEDULE_CONCURRENCY = 64
 START_TIMEOUT_S = 30.0
-
-
-def percentile(sorted_values: list[int], fraction: float) -> int:
-    """The value below which `fraction` of the sorted values lie (nearest rank)."""
-    if not sorted_values:
-        return 0
-    rank = max(0, min(len(sorted_values) - 1, round(fraction * len(sorted_values) + 0.5) - 1))
-    return sorted_values[rank]
 
 
 def start_schedulers(count: int) -> list[subprocess.Popen[bytes]]:
@@ -184,7 +177,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def summary(values: list[int]) -> dict[str, float]:
+def summary(values: list[int]) -> dict[str, float | None]:
     """p50/p90/p99/max/mean of sorted milliseconds."""
     return {
         "p50": percentile(values, 0.50),
