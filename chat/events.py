@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from channels.layers import get_channel_layer
 
-from chat.protocol import MessageOut, Typing, group_name
+from chat.protocol import JobEvent, MessageOut, Typing, group_name, owner_group
 
 
 async def notify_message(message: MessageOut) -> None:
@@ -20,4 +20,11 @@ async def notify_typing(*, room: str, name: str, sender: str) -> None:
     await get_channel_layer().group_send(
         group_name(room),
         {"type": "chat.typing", "text": Typing(name=name).encode(), "sender": sender},
+    )
+
+
+async def notify_job(*, owner: str, event: JobEvent) -> None:
+    """Tell every open socket of the job's owner that it finished."""
+    await get_channel_layer().group_send(
+        owner_group(owner), {"type": "job.notice", "text": event.encode()}
     )
