@@ -13,6 +13,9 @@ from redis.exceptions import RedisError
 
 from chat import recovery, selectors, services
 from chat.errors import ServiceError
+from chat.jobs import selectors as job_selectors
+from chat.jobs import service as job_service
+from chat.owners import owner_of
 from chat.protocol import (
     CLOSE_BAD_REQUEST,
     CLOSE_TRY_AGAIN,
@@ -20,6 +23,7 @@ from chat.protocol import (
     Error,
     History,
     HistoryIn,
+    JobSeenIn,
     MessageIn,
     ProtocolError,
     ScheduledCancelIn,
@@ -30,6 +34,7 @@ from chat.protocol import (
     TypingIn,
     Welcome,
     group_name,
+    owner_group,
     parse_after_seq,
     parse_client_event,
     scheduled_list,
@@ -54,6 +59,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     room: str = ""
     name: str = ""
+    # Whose job notifications this socket receives (chat.owners decides).
+    owner: str = ""
     joined: bool = False
     # Highest seq sent to this client: where a catch-up after lost broadcasts starts.
     forwarded_seq: int = 0
@@ -115,12 +122,30 @@ class ChatConsumer(AsyncWebsocketConsumer):
             log.warning("history unavailable at connect in room %s", self.room, exc_info=True)
             await self.send_event(Error(code="unavailable", message=UNAVAILABLE))
             await self.close(code=CLOSE_TRY_AGAIN)
+            return
+        await self.join_owner()
+
+    async def join_owner(self) -> None:
+        """Receive the owner's job events from now on, and those not yet seen from before.
+
+        Joined before the stored ones are read, so a job ending meanwhile is not missed (it
+        may arrive twice; the client keys them by id).
+        """
+        self.owner = owner_of(self.scope, name=self.name)
+        await self.channel_layer.group_add(owner_group(self.owner), self.channel_name)
+        try:
+            for notice in await job_selectors.pending_notices(owner=self.owner):
+                await self.send_event(notice)
+        except PyMongoError:
+            log.warning("job notices unavailable at connect", exc_info=True)
 
     async def disconnect(self, code: int) -> None:
         if self.joined:
             log.info("close conn=%s room=%s code=%s", self.conn_id, self.room, code)
             recovery.leave(self)
             await self.channel_layer.group_discard(group_name(self.room), self.channel_name)
+        if self.owner:
+            await self.channel_layer.group_discard(owner_group(self.owner), self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if not self.joined:
@@ -176,6 +201,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     room=self.room, author=self.name, scheduled_id=event.id
                 )
                 await self.send_event(ScheduledCancelled(id=event.id))
+            elif isinstance(event, JobSeenIn):
+                await job_service.job_seen(owner=self.owner, job_id=event.id)
         except (ProtocolError, ServiceError) as exc:
             await self.send_event(Error(code=exc.code, message=exc.message, client_id=client_id))
         except PyMongoError:
@@ -189,6 +216,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """A broadcast from the room's group: forward the pre-encoded text."""
         self.forwarded_seq = max(self.forwarded_seq, int(event["seq"]))
         await self.send(text_data=str(event["text"]))
+
+    async def job_notice(self, event: dict[str, str]) -> None:
+        """One of the owner's jobs finished: forward the pre-encoded `job` event."""
+        await self.send(text_data=event["text"])
 
     async def relay_typing(self) -> None:
         """Pass 'typing' on to the room, at most once per TYPING_INTERVAL_S per connection."""

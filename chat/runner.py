@@ -1,4 +1,7 @@
-"""Process supervision for `runchat`: one listening socket, one daphne child per core."""
+"""Process supervision for `runchat`: one listening socket, one daphne child per core.
+
+Besides the daphne children it may run helper commands (the job worker), restarted alike.
+"""
 
 from __future__ import annotations
 
@@ -42,6 +45,8 @@ class Slot:
     """One worker position: the current child process and its crash history."""
 
     name: str
+    # A helper's command line; None for a daphne child serving the shared socket.
+    command: list[str] | None = None
     process: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
     failures: int = 0
@@ -54,17 +59,21 @@ class Supervisor:
 
     sock: socket.socket
     workers: int
+    helpers: dict[str, list[str]] = field(default_factory=dict)
     slots: list[Slot] = field(default_factory=list)
     stopping: bool = False
 
     def spawn(self, slot: Slot) -> None:
-        fd = self.sock.fileno()
         env = {**os.environ, "CHAT_WORKER_SLOT": slot.name}
-        slot.process = subprocess.Popen(
-            [sys.executable, "-m", "chat.daphne_worker", "--fd", str(fd)],
-            pass_fds=(fd,),
-            env=env,
-        )
+        if slot.command is not None:
+            slot.process = subprocess.Popen(slot.command, env=env)
+        else:
+            fd = self.sock.fileno()
+            slot.process = subprocess.Popen(
+                [sys.executable, "-m", "chat.daphne_worker", "--fd", str(fd)],
+                pass_fds=(fd,),
+                env=env,
+            )
         slot.started_at = time.monotonic()
         log.info("worker %s started (pid %s)", slot.name, slot.process.pid)
 
@@ -73,6 +82,7 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         self.slots = [Slot(name=f"w{i + 1}") for i in range(self.workers)]
+        self.slots += [Slot(name=name, command=cmd) for name, cmd in self.helpers.items()]
         for slot in self.slots:
             self.spawn(slot)
         while not self.stopping:

@@ -29,9 +29,11 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Before channels: the earlier app's command wins, and chat's runworker runs jobs
+    # (channels' own runworker serves channel-layer consumers, which this project has none of).
+    "chat",
     "channels",
     "ninja",
-    "chat",
 ]
 
 MIDDLEWARE = [

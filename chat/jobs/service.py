@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
 
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
@@ -94,10 +93,6 @@ async def job_seen(*, owner: str, job_id: str) -> None:
         raise ServiceError("unavailable", "could not record that; try again") from None
 
 
-def job_params(*, kind: str, room: str, fmt: str | None) -> dict[str, Any]:
-    """The params a kind keeps: an export's format, nothing else beyond the room."""
-    if kind == "export":
-        return {"room": room, "format": fmt or "json"}
-    if fmt not in (None, "json"):
-        raise ServiceError("invalid_format", f"{kind} results are JSON; leave format out")
-    return {"room": room}
+def job_params(*, kind: str, room: str, fmt: str | None) -> dict[str, str]:
+    """The params a job keeps: the room, and for an export its format (JSON unless CSV)."""
+    return {"room": room, "format": fmt or "json"} if kind == "export" else {"room": room}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 from typing import Any
 
 from django.conf import settings
@@ -12,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from chat import store
 from chat.clients import close_all
+from chat.jobs import records as job_records
 from chat.runner import Supervisor, bind_listener
 
 log = logging.getLogger("chat.runchat")
@@ -20,6 +22,7 @@ log = logging.getLogger("chat.runchat")
 async def _prepare_store() -> None:
     try:
         await store.ensure_indexes()
+        await job_records.ensure_indexes()
     finally:
         await close_all()
 
@@ -46,6 +49,13 @@ class Command(BaseCommand):
             log.warning("could not create MongoDB indexes yet: %s", exc)
         sock = bind_listener(host, port)
         shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
-        self.stdout.write(f"chatsite: http://{shown}:{port}/ served by {workers} workers")
+        # One job worker beside the daphne children unless jobs run elsewhere (docker-compose).
+        helpers = (
+            {"jobs": [sys.executable, str(settings.BASE_DIR / "manage.py"), "runworker"]}
+            if settings.CHAT_JOB_WORKER_IN_RUNCHAT
+            else {}
+        )
+        jobs = " and a job worker" if helpers else ""
+        self.stdout.write(f"chatsite: http://{shown}:{port}/ served by {workers} workers{jobs}")
         self.stdout.flush()
-        raise SystemExit(Supervisor(sock=sock, workers=workers).run())
+        raise SystemExit(Supervisor(sock=sock, workers=workers, helpers=helpers).run())
