@@ -69,7 +69,13 @@ def run_chat_server(*, workers: int = 2, env: dict[str, str] | None = None) -> I
         [sys.executable, "manage.py", "runchat", "--port", str(port), "--workers", str(workers)],
         cwd=ROOT,
         # Most tests send as fast as they can; the rate limit's own test turns it back on.
-        env={**os.environ, "CHAT_RATE_PER_S": "0", **(env or {})},
+        # The job worker runs only where a test asks for it (CHAT_JOB_WORKER_IN_RUNCHAT=1).
+        env={
+            **os.environ,
+            "CHAT_RATE_PER_S": "0",
+            "CHAT_JOB_WORKER_IN_RUNCHAT": "0",
+            **(env or {}),
+        },
         start_new_session=True,
     )
     server = ChatServer(process=process, port=port)

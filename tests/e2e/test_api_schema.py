@@ -60,7 +60,11 @@ def server() -> Iterator[ChatServer]:
     require_services()
     database = f"apischema_{uuid.uuid4().hex[:12]}"
     try:
-        env = {"MONGO_DB": database, "CHAT_JOB_QUEUE": f"{database}:jobs"}
+        env = {
+            "MONGO_DB": database,
+            "CHAT_JOB_QUEUE": f"{database}:jobs",
+            "CHAT_JOB_WORKER_IN_RUNCHAT": "1",
+        }
         with run_chat_server(workers=1, env=env) as running:
             yield running
     finally:

@@ -26,7 +26,11 @@ TEXTS = ["hello", 'a "quoted", comma', "two\nlines", "ünïcødé ✓", "last on
 def server() -> Iterator[ChatServer]:
     """One runchat (one daphne, one job worker) with a queue of its own."""
     require_services()
-    env = {"CHAT_JOB_QUEUE": f"e2e:jobs:{uuid.uuid4().hex[:10]}", "CHAT_JOB_POLL_MS": "200"}
+    env = {
+        "CHAT_JOB_WORKER_IN_RUNCHAT": "1",
+        "CHAT_JOB_QUEUE": f"e2e:jobs:{uuid.uuid4().hex[:10]}",
+        "CHAT_JOB_POLL_MS": "200",
+    }
     with run_chat_server(workers=1, env=env) as running:
         yield running
 
@@ -77,11 +81,17 @@ async def test_an_export_is_announced_on_every_open_socket_of_its_owner(
     """POST an export; both of alice's sockets get the `job` event, bob's does not, and the
     downloaded file holds exactly the room's history."""
     history = seed(server, room)
-    here = await Client.join(server, room, "alice")
-    elsewhere = await Client.join(server, f"{room}-other", "alice")
-    bob = await Client.join(server, room, "bob")
+    # Names of this test's own: notices other tests left for an "alice" must not interfere.
+    alice, bob_name = f"alice-{uuid.uuid4().hex[:6]}", f"bob-{uuid.uuid4().hex[:6]}"
+    here = await Client.join(server, room, alice)
+    elsewhere = await Client.join(server, f"{room}-other", alice)
+    bob = await Client.join(server, room, bob_name)
+    for client in (here, elsewhere, bob):
+        # A reply comes after connect() has finished: the socket listens for job events.
+        await client.send({"type": "scheduled.list"})
+        await client.expect("scheduled.list")
     try:
-        job_id = start_export(server, room, "alice", "json")
+        job_id = start_export(server, room, alice, "json")
         events = [await c.expect("job", timeout=WAIT_S) for c in (here, elsewhere)]
         assert all(e == events[0] for e in events)
         assert events[0] == {
@@ -101,8 +111,8 @@ async def test_an_export_is_announced_on_every_open_socket_of_its_owner(
         job = api(server, "GET", f"/jobs/{job_id}").json()
         assert (job["status"], job["attempts"]) == ("completed", 1)
         assert job["progress"] == {"done": len(TEXTS), "total": len(TEXTS)}
-        listed = api(server, "GET", "/jobs", params={"name": "alice"}).json()["items"]
-        assert job_id in [j["id"] for j in listed]
+        listed = api(server, "GET", "/jobs", params={"name": alice}).json()["items"]
+        assert [j["id"] for j in listed] == [job_id]
     finally:
         for client in (here, elsewhere, bob):
             await client.close()

@@ -84,7 +84,8 @@ async def output(job: records.Job) -> bytes:
     return b"".join([chunk async for chunk in selectors.job_result(job)])
 
 
-async def create(kind: str, owner: str = "alice", **params: str) -> str:
+async def create(kind: str, owner: str = "", **params: str) -> str:
+    owner = owner or f"owner-{uuid.uuid4().hex[:8]}"
     return (await service.job_create(kind=kind, params=params, owner=owner)).id
 
 
@@ -103,7 +104,8 @@ async def test_a_job_failing_three_times_then_succeeding_completes_with_four_att
 
 async def test_a_job_that_always_fails_ends_failed_in_the_dead_letter_stream() -> None:
     """After the last attempt the job is failed with the last error and dead-lettered."""
-    job_id = await create("test-broken", owner="bob")
+    owner = f"bob-{uuid.uuid4().hex[:6]}"
+    job_id = await create("test-broken", owner=owner)
     async with Worker("w-broken"):
         job = await until(lambda: finished(job_id), "the broken job to fail")
     assert job.status == records.FAILED
@@ -112,7 +114,7 @@ async def test_a_job_that_always_fails_ends_failed_in_the_dead_letter_stream() -
     dead = await queue.dead_letters()
     assert [(d["job"], d["attempts"]) for d in dead] == [(job_id, "10")]
     assert (await selectors.queue_status()).dead == 1
-    [notice] = await selectors.pending_notices(owner="bob")
+    [notice] = await selectors.pending_notices(owner=owner)
     assert (notice.id, notice.status, notice.result_url) == (job_id, "failed", None)
 
 
@@ -121,7 +123,8 @@ async def test_a_worker_killed_mid_job_is_replaced_after_the_visibility_timeout(
 ) -> None:
     """SIGKILL during a run: another worker reclaims the entry once it is idle long enough,
     re-runs it from the start, and the job completes exactly once."""
-    job_id = await create("test-stall", owner="carol")
+    owner = f"carol-{uuid.uuid4().hex[:6]}"
+    job_id = await create("test-stall", owner=owner)
     env = {**os.environ, "CHAT_JOB_QUEUE": job_queue, "CHAT_JOB_VISIBILITY_MS": str(VISIBILITY_MS)}
     victim = subprocess.Popen(
         [sys.executable, "-m", "tests.integration.jobkinds"], cwd=ROOT, env=env
@@ -149,7 +152,7 @@ async def test_a_worker_killed_mid_job_is_replaced_after_the_visibility_timeout(
     assert (job.status, job.attempts, job.worker) == (records.COMPLETED, 2, "w-rescuer-1")
     assert await output(job) == b"done by attempt 2"
     assert await mongo_db()[records.CHUNKS].count_documents({"job": job_id}) == 1
-    assert [n.id for n in await selectors.pending_notices(owner="carol")] == [job_id]
+    assert [n.id for n in await selectors.pending_notices(owner=owner)] == [job_id]
     status = await selectors.queue_status()
     assert (status.waiting, status.in_flight) == (0, 0)
 
