@@ -120,6 +120,11 @@ CHAT_SOCKET_SEND_BUFFER = env_int("CHAT_SOCKET_SEND_BUFFER", 256 * 1024)
 CHAT_SCHEDULER_IN_WORKERS = env_bool("CHAT_SCHEDULER_IN_WORKERS", True)
 CHAT_SCHEDULER_LEASE_MS = env_int("CHAT_SCHEDULER_LEASE_MS", 30_000)
 CHAT_SCHEDULER_MAX_SLEEP_S = env_int("CHAT_SCHEDULER_MAX_SLEEP_MS", 5000) / 1000
+# Presence (chat/presence.py): a connection counts as present this long after its worker
+# last refreshed it (every third of this), so a dead worker's members vanish within it.
+CHAT_PRESENCE_TTL_MS = env_int("CHAT_PRESENCE_TTL_MS", 30_000)
+if CHAT_PRESENCE_TTL_MS < 300:
+    raise ValueError("CHAT_PRESENCE_TTL_MS must be at least 300")
 
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
