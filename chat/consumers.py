@@ -123,6 +123,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.send_event(Error(code="unavailable", message=UNAVAILABLE))
             await self.close(code=CLOSE_TRY_AGAIN)
             return
+        await services.presence_join(room=self.room, name=self.name, conn=self.channel_name)
+        try:
+            await self.send_event(await selectors.presence_now(room=self.room))
+        except RedisError:
+            log.info("presence unavailable at connect in room %s", self.room)
         await self.join_owner()
 
     async def join_owner(self) -> None:
@@ -143,6 +148,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.joined:
             log.info("close conn=%s room=%s code=%s", self.conn_id, self.room, code)
             recovery.leave(self)
+            await services.presence_leave(room=self.room, name=self.name, conn=self.channel_name)
             await self.channel_layer.group_discard(group_name(self.room), self.channel_name)
         if self.owner:
             await self.channel_layer.group_discard(owner_group(self.owner), self.channel_name)
@@ -231,6 +237,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def chat_typing(self, event: dict[str, str]) -> None:
         """Someone in the room is typing: tell this client, unless it is the typist."""
+        if event["sender"] != self.channel_name:
+            await self.send(text_data=event["text"])
+
+    async def chat_presence(self, event: dict[str, str]) -> None:
+        """A name joined or left the room: tell this client, unless it is the one that joined."""
         if event["sender"] != self.channel_name:
             await self.send(text_data=event["text"])
 

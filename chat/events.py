@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from channels.layers import get_channel_layer
 
-from chat.protocol import JobEvent, MessageOut, Typing, group_name, owner_group
+from chat.protocol import (
+    JobEvent,
+    MessageOut,
+    PresenceJoin,
+    PresenceLeave,
+    Typing,
+    group_name,
+    owner_group,
+)
 
 
 async def notify_message(message: MessageOut) -> None:
@@ -20,6 +28,15 @@ async def notify_typing(*, room: str, name: str, sender: str) -> None:
     await get_channel_layer().group_send(
         group_name(room),
         {"type": "chat.typing", "text": Typing(name=name).encode(), "sender": sender},
+    )
+
+
+async def notify_presence(
+    *, room: str, event: PresenceJoin | PresenceLeave, sender: str = ""
+) -> None:
+    """Tell the room a name joined or left; `sender`, the joining connection, knows already."""
+    await get_channel_layer().group_send(
+        group_name(room), {"type": "chat.presence", "text": event.encode(), "sender": sender}
     )
 
 

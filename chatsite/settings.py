@@ -136,6 +136,11 @@ CHAT_JOB_POLL_MS = env_int("CHAT_JOB_POLL_MS", 1000)
 CHAT_JOB_STOP_GRACE_MS = env_int("CHAT_JOB_STOP_GRACE_MS", 8000)
 CHAT_JOB_WORKER_IN_RUNCHAT = env_bool("CHAT_JOB_WORKER_IN_RUNCHAT", True)
 CHAT_JOB_EXPORT_BATCH = env_int("CHAT_JOB_EXPORT_BATCH", 500)
+# Presence (chat/presence.py): a connection counts as present this long after its worker
+# last refreshed it (every third of this), so a dead worker's members vanish within it.
+CHAT_PRESENCE_TTL_MS = env_int("CHAT_PRESENCE_TTL_MS", 30_000)
+if CHAT_PRESENCE_TTL_MS < 300:
+    raise ValueError("CHAT_PRESENCE_TTL_MS must be at least 300")
 
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
