@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 from typing import Any
 
 from django.conf import settings
@@ -12,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from chat import store
 from chat.clients import close_all
-from chat.runner import Supervisor, bind_listener
+from chat.runner import Supervisor, bind_listener, prepare_metrics_dir
 
 log = logging.getLogger("chat.runchat")
 
@@ -45,7 +46,14 @@ class Command(BaseCommand):
         except Exception as exc:  # the workers report not_stored until MongoDB is back
             log.warning("could not create MongoDB indexes yet: %s", exc)
         sock = bind_listener(host, port)
+        # The workers write their metrics there, so one scrape of any of them sums them all.
+        metrics_dir, own_dir = prepare_metrics_dir(settings.CHAT_METRICS_DIR)
         shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
         self.stdout.write(f"chatsite: http://{shown}:{port}/ served by {workers} workers")
         self.stdout.flush()
-        raise SystemExit(Supervisor(sock=sock, workers=workers).run())
+        try:
+            status = Supervisor(sock=sock, workers=workers, metrics_dir=metrics_dir).run()
+        finally:
+            if own_dir:
+                shutil.rmtree(metrics_dir, ignore_errors=True)
+        raise SystemExit(status)
