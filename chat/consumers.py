@@ -144,6 +144,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             log.warning("history unavailable at connect in room %s", self.room, exc_info=True)
             await self.send_event(Error(code="unavailable", message=UNAVAILABLE))
             await self.close(code=CLOSE_TRY_AGAIN)
+            return
+        await services.presence_join(room=self.room, name=self.name, conn=self.channel_name)
+        try:
+            await self.send_event(await selectors.presence_now(room=self.room))
+        except RedisError:
+            log.info("presence unavailable at connect in room %s", self.room)
 
     async def disconnect(self, code: int) -> None:
         if self.admitted:
@@ -152,6 +158,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             metrics.CONNECTIONS_OPEN.dec()
             log.info("close conn=%s room=%s code=%s", self.conn_id, self.room, code)
             recovery.leave(self)
+            await services.presence_leave(room=self.room, name=self.name, conn=self.channel_name)
             await self.channel_layer.group_discard(group_name(self.room), self.channel_name)
 
     async def refuse(self, code: str, message: str, close_code: int) -> None:
@@ -247,6 +254,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def chat_typing(self, event: dict[str, str]) -> None:
         """Someone in the room is typing: tell this client, unless it is the typist."""
+        if event["sender"] != self.channel_name:
+            await self.send(text_data=event["text"])
+
+    async def chat_presence(self, event: dict[str, str]) -> None:
+        """A name joined or left the room: tell this client, unless it is the one that joined."""
         if event["sender"] != self.channel_name:
             await self.send(text_data=event["text"])
 

@@ -7,7 +7,7 @@ import time
 from channels.layers import get_channel_layer
 
 from chat import metrics
-from chat.protocol import MessageOut, Typing, group_name
+from chat.protocol import MessageOut, PresenceJoin, PresenceLeave, Typing, group_name
 
 
 @metrics.redis_op("publish")
@@ -29,4 +29,13 @@ async def notify_typing(*, room: str, name: str, sender: str) -> None:
     await get_channel_layer().group_send(
         group_name(room),
         {"type": "chat.typing", "text": Typing(name=name).encode(), "sender": sender},
+    )
+
+
+async def notify_presence(
+    *, room: str, event: PresenceJoin | PresenceLeave, sender: str = ""
+) -> None:
+    """Tell the room a name joined or left; `sender`, the joining connection, knows already."""
+    await get_channel_layer().group_send(
+        group_name(room), {"type": "chat.presence", "text": event.encode(), "sender": sender}
     )

@@ -282,6 +282,34 @@ class Typing(ServerEvent):
     name: str
 
 
+class Presence(ServerEvent):
+    """Sent on join: the names present now (each once, however many tabs) and their version.
+
+    A `presence.join` or `presence.leave` changes a name only when its `version` is higher
+    than this one and than the last applied change of that name (they may arrive out of order).
+    """
+
+    type: Literal["presence"] = "presence"
+    members: list[str]
+    version: int
+
+
+class PresenceJoin(ServerEvent):
+    """A name that was not present opened its first connection to the room."""
+
+    type: Literal["presence.join"] = "presence.join"
+    name: str
+    version: int
+
+
+class PresenceLeave(ServerEvent):
+    """A name's last connection closed, or expired because its worker stopped refreshing it."""
+
+    type: Literal["presence.leave"] = "presence.leave"
+    name: str
+    version: int
+
+
 class ScheduledItem(BaseModel):
     """One pending scheduled message in a `scheduled.list`."""
 

@@ -11,9 +11,9 @@ from django.conf import settings
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
-from chat import events, metrics, recovery, scheduler, scheduling, sequencing, store
+from chat import events, metrics, presence, recovery, scheduler, scheduling, sequencing, store
 from chat.errors import ServiceError
-from chat.protocol import MessageOut
+from chat.protocol import MessageOut, PresenceJoin, PresenceLeave
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,41 @@ async def typing_announce(*, room: str, name: str, sender: str) -> None:
         await events.notify_typing(room=room, name=name, sender=sender)
     except RedisError as exc:
         log.info("typing in room %s not relayed: %s", room, exc)
+
+
+async def presence_join(*, room: str, name: str, conn: str) -> None:
+    """Mark the connection present and keep it so; announce the name if it is new in the room.
+
+    Best effort like typing: without Redis the chat goes on and presence catches up on the
+    next heartbeat.
+    """
+    presence.track(room=room, name=name, conn=conn, on_beat=presence_beat)
+    try:
+        if version := await presence.add(room=room, name=name, conn=conn):
+            event = PresenceJoin(name=name, version=version)
+            await events.notify_presence(room=room, event=event, sender=conn)
+    except RedisError as exc:
+        log.info("presence join in room %s not recorded: %s", room, exc)
+
+
+async def presence_leave(*, room: str, name: str, conn: str) -> None:
+    """Drop the connection; announce the name's leave when it was its last connection."""
+    presence.untrack(room=room, conn=conn)
+    try:
+        if version := await presence.remove(room=room, name=name, conn=conn):
+            await events.notify_presence(room=room, event=PresenceLeave(name=name, version=version))
+    except RedisError as exc:
+        log.info("presence leave in room %s not recorded (expires instead): %s", room, exc)
+
+
+async def presence_beat(room: str, beat: presence.Beat) -> None:
+    """Announce what a heartbeat found: names back after expiring, names whose worker died."""
+    for name in beat.back:
+        await events.notify_presence(room=room, event=PresenceJoin(name=name, version=beat.version))
+    for name in beat.gone:
+        await events.notify_presence(
+            room=room, event=PresenceLeave(name=name, version=beat.version)
+        )
 
 
 async def _store_with_next_seq(

@@ -134,6 +134,11 @@ CHAT_SCHEDULER_MAX_SLEEP_S = env_int("CHAT_SCHEDULER_MAX_SLEEP_MS", 5000) / 1000
 # Where runchat's workers share their Prometheus samples (its metric files are emptied at
 # start); empty: a private temporary directory per runchat, removed when it stops.
 CHAT_METRICS_DIR = env_str("CHAT_METRICS_DIR", "")
+# Presence (chat/presence.py): a connection counts as present this long after its worker
+# last refreshed it (every third of this), so a dead worker's members vanish within it.
+CHAT_PRESENCE_TTL_MS = env_int("CHAT_PRESENCE_TTL_MS", 30_000)
+if CHAT_PRESENCE_TTL_MS < 300:
+    raise ValueError("CHAT_PRESENCE_TTL_MS must be at least 300")
 
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG

@@ -196,3 +196,18 @@ async def clients_on_both_workers(server: ChatServer, room: str) -> tuple[Client
             by_worker[client.welcome["worker"]] = client
     first, second = by_worker.values()
     return first, second
+
+
+async def join_worker(
+    server: ChatServer, room: str, name: str, *, worker: str | None = None, avoid: str = ""
+) -> Client:
+    """A client served by `worker` (or by any worker but `avoid`); bounded: 20 s."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        client = await Client.join(server, room, name)
+        served = client.welcome["worker"]
+        if (worker is None or served == worker) and served != avoid:
+            return client
+        await client.close()
+        await asyncio.sleep(0.05)  # let the other worker reach accept()
+    raise AssertionError(f"no connection was served by {worker or 'a worker but ' + avoid}")
