@@ -36,7 +36,7 @@ from chat.jobs import kinds as job_kinds
 from chat.jobs import records as job_records
 from chat.jobs import selectors as job_selectors
 from chat.jobs import service as job_service
-from chat.owners import owner_of
+from chat.owners import request_owner
 from chat.protocol import (
     HISTORY_MAX_PAGE,
     HISTORY_PAGE,
@@ -68,6 +68,7 @@ _FIELD_CODES = {
     "deliver_at_too_far",
     "invalid_name",
     "invalid_room",
+    "name_taken",
 }
 _STATUS = {
     "not_found": 404,
@@ -444,7 +445,8 @@ class JobBody(Schema):
     )
     name: StrictStr = Field(
         max_length=64,
-        description="the chat name asking: the job's owner, told on its sockets when it ends",
+        description="the guest chat name asking: the job's owner, told on its sockets when "
+        "it ends (a signed-in user owns the job under their username whatever this says)",
         examples=["alice"],
     )
 
@@ -521,6 +523,15 @@ _JOB_ID_PATH = Path(
 )
 
 
+async def _owner(request: HttpRequest, name: str, *, where: str) -> str:
+    """The job owner the request acts for; a 422 naming `name` if a guest may not use it."""
+    try:
+        return await request_owner(request, name=name)
+    except ProtocolError as exc:
+        error = {"loc": (where, "name"), "type": exc.code, "msg": exc.message}
+        raise ValidationError([error]) from None
+
+
 async def _job(job_id: str) -> job_records.Job:
     job = await job_selectors.job_get(job_id=job_id)
     if job is None:
@@ -538,7 +549,7 @@ async def create_job(request: HttpRequest, body: JobBody) -> Status[JobOut]:
     job = await job_service.job_create(
         kind=body.kind,
         params=job_service.job_params(kind=body.kind, room=body.room, fmt=body.format),
-        owner=owner_of(request, name=body.name),
+        owner=await _owner(request, body.name, where="body"),
     )
     return Status(202, JobOut.of(job))
 
@@ -550,11 +561,11 @@ async def create_job(request: HttpRequest, body: JobBody) -> Status[JobOut]:
 )
 async def list_jobs(
     request: HttpRequest,
-    name: str = Query(..., description="the owner's chat name"),
+    name: str = Query(..., description="the owner's guest name (signed in: your own jobs)"),
     limit: int = Query(50, ge=1, le=200),
 ) -> JobListOut:
     """The owner's jobs, newest first."""
-    owner = owner_of(request, name=_checked(validate_name, name, where="query", field="name"))
+    owner = await _owner(request, name, where="query")
     return JobListOut(
         items=[JobOut.of(job) for job in await job_selectors.job_list(owner=owner, limit=limit)]
     )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 from channels.layers import get_channel_layer
 
+from chat import metrics
 from chat.protocol import (
     JobEvent,
     MessageOut,
@@ -15,11 +18,17 @@ from chat.protocol import (
 )
 
 
+@metrics.redis_op("publish")
 async def notify_message(message: MessageOut) -> None:
     """Fan a stored message out to every member of its room, encoded once."""
     await get_channel_layer().group_send(
         group_name(message.room),
-        {"type": "chat.message", "text": message.encode(), "seq": message.seq},
+        {
+            "type": "chat.message",
+            "text": message.encode(),
+            "seq": message.seq,
+            "published_at": time.time(),
+        },
     )
 
 

@@ -34,6 +34,9 @@ HISTORY_MAX_PAGE = 200
 CLOSE_BAD_REQUEST = 4400
 CLOSE_GOING_AWAY = 1001
 CLOSE_TRY_AGAIN = 1013
+# Refused by a per-address connection limit, or by a worker at its connection limit.
+CLOSE_LIMITED = 4429
+CLOSE_SERVER_FULL = 4503
 
 _ROOM_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
@@ -234,6 +237,8 @@ class MessageOut(ServerEvent):
     seq: int
     room: str
     author: str
+    # The author's account when they were signed in; None: a guest (or stored before accounts).
+    account: str | None = None
     text: str
     ts: datetime
 
@@ -244,6 +249,7 @@ class Welcome(ServerEvent):
     type: Literal["welcome"] = "welcome"
     room: str
     name: str
+    account: str | None = None
     worker: str
     last_seq: int
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from chat import store
+from chat import metrics, store
 from chat.clients import redis
 
 # INCR only when the counter exists: a missing counter must be seeded from the store first,
@@ -36,6 +36,7 @@ def counter_key(room: str) -> str:
     return f"chat:seq:{room}"
 
 
+@metrics.redis_op("next_seq")
 async def next_seq(room: str) -> int:
     """Allocate the next seq of the room."""
     value = await redis().eval(_INCR_IF_EXISTS, 1, counter_key(room))
