@@ -119,7 +119,7 @@ window.ChatExports = (function () {
       if (mine) stopPolling();
       if (event.status === "completed") {
         const format = mine ? current.format : event.kind === "stats" ? "json" : "file";
-        show("completed", mine ? `Export of #${room} is ready.` : `An ${what} you started is ready.`, event.result_url, format);
+        show("completed", mine ? `Export of #${room} is ready.` : `Your ${what} is ready.`, event.result_url, format);
       } else {
         show("failed", `The ${what} failed: ${event.error || "unknown error"}. Try again.`);
       }
