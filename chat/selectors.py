@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Literal
 
-from chat import scheduler, scheduling, store
-from chat.protocol import HISTORY_MAX_PAGE, HISTORY_PAGE, History, MessageOut
+from chat import presence, scheduler, scheduling, store
+from chat.protocol import HISTORY_MAX_PAGE, HISTORY_PAGE, History, MessageOut, Presence
 
 
 async def history_page(
@@ -62,3 +62,9 @@ async def last_seq(*, room: str) -> int:
 async def scheduled_pending(*, room: str, author: str) -> list[scheduling.ScheduledMessage]:
     """The author's scheduled messages in the room that are not delivered yet, earliest first."""
     return await scheduler.pending(room=room, author=author)
+
+
+async def presence_now(*, room: str) -> Presence:
+    """The `presence` snapshot of the room: every name present, each once."""
+    members, version = await presence.members(room)
+    return Presence(members=members, version=version)

@@ -13,9 +13,19 @@ from django.conf import settings
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
-from chat import events, recovery, scheduler, scheduling, sequencing, store, writebatch
+from chat import (
+    events,
+    metrics,
+    presence,
+    recovery,
+    scheduler,
+    scheduling,
+    sequencing,
+    store,
+    writebatch,
+)
 from chat.errors import ServiceError
-from chat.protocol import MessageOut
+from chat.protocol import MessageOut, PresenceJoin, PresenceLeave
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +47,16 @@ class _Draft:
     author: str
     text: str
     client_id: str | None
+    account: str | None
 
 
 async def message_create(
-    *, room: str, author: str, text: str, client_id: str | None = None
+    *,
+    room: str,
+    author: str,
+    text: str,
+    client_id: str | None = None,
+    account: str | None = None,
 ) -> MessageOut:
     """Store a message with the room's next seq, then fan it out; return it for the ack.
 
@@ -51,7 +67,9 @@ async def message_create(
     """
     try:
         return await asyncio.wait_for(
-            _message_groups.submit(room, _Draft(author=author, text=text, client_id=client_id)),
+            _message_groups.submit(
+                room, _Draft(author=author, text=text, client_id=client_id, account=account)
+            ),
             timeout=settings.CHAT_STORE_TIMEOUT_S,
         )
     except (TimeoutError, PyMongoError, RedisError) as exc:
@@ -68,7 +86,7 @@ async def _store_group(room: str, drafts: list[_Draft]) -> list[MessageOut | Exc
 
 
 async def _store_drafts(room: str, drafts: list[_Draft]) -> list[MessageOut | Exception]:
-    """One seq block, one unordered insert, one publish for messages that arrived together.
+    """One seq block and one unordered insert for messages that arrived together.
 
     Each message's duplicates are handled as a lone insert's would be: a stored client_id
     yields the original, a taken seq is retried alone with the re-seeded counter.
@@ -77,7 +95,13 @@ async def _store_drafts(room: str, drafts: list[_Draft]) -> list[MessageOut | Ex
     now = _now()
     messages = [
         MessageOut(
-            id=str(ObjectId()), seq=first + i, room=room, author=d.author, text=d.text, ts=now
+            id=str(ObjectId()),
+            seq=first + i,
+            room=room,
+            author=d.author,
+            account=d.account,
+            text=d.text,
+            ts=now,
         )
         for i, d in enumerate(drafts)
     ]
@@ -87,6 +111,7 @@ async def _store_drafts(room: str, drafts: list[_Draft]) -> list[MessageOut | Ex
     results: list[MessageOut | Exception] = []
     for draft, message, outcome in zip(drafts, messages, outcomes, strict=True):
         if outcome is None:
+            metrics.MESSAGES_STORED.inc()
             results.append(message)
         elif isinstance(outcome, store.DuplicateClientId):
             results.append(outcome.original)
@@ -116,6 +141,7 @@ async def _store_alone(room: str, draft: _Draft) -> MessageOut | Exception:
             text=draft.text,
             client_id=draft.client_id,
             seq=await sequencing.reseed_and_next(room),
+            account=draft.account,
         )
     except (ServiceError, PyMongoError, RedisError) as exc:
         return exc
@@ -152,18 +178,66 @@ async def typing_announce(*, room: str, name: str, sender: str) -> None:
         log.info("typing in room %s not relayed: %s", room, exc)
 
 
+async def presence_join(*, room: str, name: str, conn: str) -> None:
+    """Mark the connection present and keep it so; announce the name if it is new in the room.
+
+    Best effort like typing: without Redis the chat goes on and presence catches up on the
+    next heartbeat.
+    """
+    presence.track(room=room, name=name, conn=conn, on_beat=presence_beat)
+    try:
+        if version := await presence.add(room=room, name=name, conn=conn):
+            event = PresenceJoin(name=name, version=version)
+            await events.notify_presence(room=room, event=event, sender=conn)
+    except RedisError as exc:
+        log.info("presence join in room %s not recorded: %s", room, exc)
+
+
+async def presence_leave(*, room: str, name: str, conn: str) -> None:
+    """Drop the connection; announce the name's leave when it was its last connection."""
+    presence.untrack(room=room, conn=conn)
+    try:
+        if version := await presence.remove(room=room, name=name, conn=conn):
+            await events.notify_presence(room=room, event=PresenceLeave(name=name, version=version))
+    except RedisError as exc:
+        log.info("presence leave in room %s not recorded (expires instead): %s", room, exc)
+
+
+async def presence_beat(room: str, beat: presence.Beat) -> None:
+    """Announce what a heartbeat found: names back after expiring, names whose worker died."""
+    for name in beat.back:
+        await events.notify_presence(room=room, event=PresenceJoin(name=name, version=beat.version))
+    for name in beat.gone:
+        await events.notify_presence(
+            room=room, event=PresenceLeave(name=name, version=beat.version)
+        )
+
+
 async def _store_with_next_seq(
-    *, room: str, author: str, text: str, client_id: str | None, seq: int | None = None
+    *,
+    room: str,
+    author: str,
+    text: str,
+    client_id: str | None,
+    seq: int | None = None,
+    account: str | None = None,
 ) -> MessageOut:
     # A scheduled message brings the seq its claim allocated; a live one takes the next.
     if seq is None:
         seq = await sequencing.next_seq(room)
     for _ in range(_MAX_SEQ_ATTEMPTS):
         message = MessageOut(
-            id=str(ObjectId()), seq=seq, room=room, author=author, text=text, ts=_now()
+            id=str(ObjectId()),
+            seq=seq,
+            room=room,
+            author=author,
+            account=account,
+            text=text,
+            ts=_now(),
         )
         try:
             await store.insert_message(message, client_id=client_id)
+            metrics.MESSAGES_STORED.inc()
             return message
         except store.DuplicateClientId as duplicate:
             # The seq taken for this attempt stays unused: seqs may skip, never repeat.
