@@ -34,10 +34,14 @@ from chat.protocol import (
     HISTORY_MAX_PAGE,
     HISTORY_PAGE,
     MAX_NAME,
+    MAX_QUERY,
     MAX_TEXT,
+    SEARCH_MAX_PAGE,
+    SEARCH_PAGE,
     MessageOut,
     ProtocolError,
     check_deliver_at,
+    check_query,
     check_text,
     validate_name,
     validate_room,
@@ -60,6 +64,8 @@ _FIELD_CODES = {
     "deliver_at_too_far",
     "invalid_name",
     "invalid_room",
+    "empty_query",
+    "query_too_long",
 }
 _STATUS = {
     "not_found": 404,
@@ -405,6 +411,49 @@ async def post_message(
         room=_room(room), author=body.author, text=body.text, client_id=body.client_id
     )
     return Status(201, PostedOut(id=message.id, seq=message.seq, client_id=body.client_id))
+
+
+class SearchOut(Schema):
+    """Matching messages newest first, as the WebSocket `search` event without `type`."""
+
+    q: str = Field(description="the query as searched (outer whitespace trimmed)")
+    messages: list[MessageItem]
+    has_more: bool = Field(description="older matches exist: ask again with before_seq")
+    before_seq: int | None = None
+
+
+def _query(raw: str) -> str:
+    try:
+        return check_query(raw)
+    except PydanticCustomError as exc:
+        error = {"loc": ("query", "q"), "type": exc.type, "msg": exc.message()}
+        raise ValidationError([error]) from None
+
+
+@messages.get(
+    "/rooms/{room}/search",
+    response={200: SearchOut, 422: ErrorOut, 503: ErrorOut},
+    summary="Search a room's messages",
+)
+async def search_messages(
+    request: HttpRequest,
+    room: str = _ROOM_PATH,
+    q: str = Query("", description=f"1-{MAX_QUERY} characters, any case"),
+    before_seq: int | None = Query(
+        None, gt=0, le=_MAX_SEQ, description="the next page: seq of the oldest match so far"
+    ),
+    limit: int = Query(SEARCH_PAGE, ge=1, le=SEARCH_MAX_PAGE),
+) -> SearchOut:
+    """Messages containing `q` as a substring in any case (no pattern syntax), newest first."""
+    found = await selectors.search(
+        room=_room(room), q=_query(q), before_seq=before_seq, limit=limit
+    )
+    return SearchOut(
+        q=found.q,
+        messages=[MessageItem.model_validate(m.model_dump()) for m in found.messages],
+        has_more=found.has_more,
+        before_seq=found.before_seq,
+    )
 
 
 api.add_router("/", messages)

@@ -6,7 +6,15 @@ from collections.abc import AsyncIterator
 from typing import Literal
 
 from chat import presence, scheduler, scheduling, store
-from chat.protocol import HISTORY_MAX_PAGE, HISTORY_PAGE, History, MessageOut, Presence
+from chat.protocol import (
+    HISTORY_MAX_PAGE,
+    HISTORY_PAGE,
+    SEARCH_PAGE,
+    History,
+    MessageOut,
+    Presence,
+    SearchResults,
+)
 
 
 async def history_page(
@@ -21,6 +29,29 @@ async def history_after(*, room: str, after_seq: int, limit: int = HISTORY_PAGE)
     """The oldest `limit` messages newer than `after_seq` (a gap fill)."""
     page = await store.page_after(room, after_seq=after_seq, limit=limit)
     return History(messages=page.messages, has_more=page.has_more, after_seq=after_seq)
+
+
+async def history_around(*, room: str, around_seq: int, limit: int = HISTORY_PAGE) -> History:
+    """About `limit` messages centred on `around_seq` (itself included when stored).
+
+    `has_more`: older ones exist; `has_newer`: newer ones exist.
+    """
+    older = await store.page_before(room, before_seq=around_seq + 1, limit=limit // 2 + 1)
+    newer = await store.page_after(room, after_seq=around_seq, limit=limit - len(older.messages))
+    return History(
+        messages=older.messages + newer.messages,
+        has_more=older.has_more,
+        around_seq=around_seq,
+        has_newer=newer.has_more,
+    )
+
+
+async def search(
+    *, room: str, q: str, before_seq: int | None = None, limit: int = SEARCH_PAGE
+) -> SearchResults:
+    """The room's messages containing `q` in any case, newest first, older than before_seq."""
+    page = await store.search(room, text=q, before_seq=before_seq, limit=limit)
+    return SearchResults(q=q, messages=page.messages, has_more=page.has_more, before_seq=before_seq)
 
 
 async def catch_up(*, room: str, after_seq: int) -> AsyncIterator[History]:

@@ -147,6 +147,21 @@ async def page_after(room: str, *, after_seq: int, limit: int) -> Page:
     return Page([_from_doc(d) for d in docs[:limit]], len(docs) > limit)
 
 
+async def search(room: str, *, text: str, before_seq: int | None, limit: int) -> Page:
+    """The `limit` newest messages below `before_seq` containing `text` in any case,
+    newest first; `has_more` when older matches exist.
+
+    A `$regex` of the escaped text with option `i`: FerretDB runs it (as a scan of the room's
+    messages), and no regex metacharacter in a query means anything but itself.
+    """
+    query = _filter(room=room, text=text, before=None)
+    if before_seq is not None:
+        query["seq"] = {"$lt": before_seq}
+    cursor = mongo_db()[MESSAGES].find(query).sort("seq", DESCENDING).limit(limit + 1)
+    docs = await cursor.to_list(length=limit + 1)
+    return Page([_from_doc(d) for d in docs[:limit]], len(docs) > limit)
+
+
 async def pages_after(
     room: str, *, after_seq: int, page_size: int
 ) -> AsyncIterator[list[MessageOut]]:
