@@ -190,7 +190,10 @@ def format_report(result: dict[str, Any]) -> list[str]:
         lines.append("metrics: not available")
     else:
         lines.append("metrics:")
-        lines += [f"  {name} {value}" for name, value in sorted(metrics.items())]
+        # Histogram buckets would be dozens of lines; their _count and _sum say enough here.
+        lines += [
+            f"  {name} {value}" for name, value in sorted(metrics.items()) if "_bucket{" not in name
+        ]
     return lines
 
 

@@ -11,15 +11,20 @@ from django.conf import settings
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
-from chat import recovery, selectors, services
+from chat import accounts, connlimits, metrics, owners, recovery, selectors, services
 from chat.errors import ServiceError
+from chat.jobs import selectors as job_selectors
+from chat.jobs import service as job_service
 from chat.protocol import (
     CLOSE_BAD_REQUEST,
+    CLOSE_LIMITED,
+    CLOSE_SERVER_FULL,
     CLOSE_TRY_AGAIN,
     Ack,
     Error,
     History,
     HistoryIn,
+    JobSeenIn,
     MessageIn,
     ProtocolError,
     ScheduledCancelIn,
@@ -31,15 +36,16 @@ from chat.protocol import (
     TypingIn,
     Welcome,
     group_name,
+    owner_group,
     parse_after_seq,
     parse_client_event,
     scheduled_list,
     scheduled_reply,
-    validate_name,
     validate_room,
 )
 from chat.ratelimit import TokenBucket, bucket_from_settings
 from chat.workerinfo import worker_id
+from chatsite.logcontext import current_id
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +61,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     room: str = ""
     name: str = ""
+    # The signed-in user's username; None for a guest.
+    account: str | None = None
+    # Counted against the connection limits (released on disconnect).
+    admitted: bool = False
+    # Whose job notifications this socket receives (chat.owners decides).
+    owner: str = ""
     joined: bool = False
     # Highest seq sent to this client: where a catch-up after lost broadcasts starts.
     forwarded_seq: int = 0
@@ -77,35 +89,58 @@ class ChatConsumer(AsyncWebsocketConsumer):
         return self.channel_name.rsplit(".", 1)[-1][:12]
 
     async def connect(self) -> None:
+        current_id.set(self.conn_id)
         await self.accept()
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         try:
             self.room = validate_room(self.scope["url_route"]["kwargs"].get("room"))
-            self.name = validate_name(query.get("name", [""])[0])
             after_seq = parse_after_seq(query.get("after_seq", [None])[0])
         except ProtocolError as exc:
-            log.info(
-                "refused conn=%s client=%s code=%s", self.channel_name, _peer(self.scope), exc.code
-            )
-            # Say why before closing: browsers do not expose close reasons reliably.
-            await self.send_event(Error(code=exc.code, message=exc.message))
-            await self.close(code=CLOSE_BAD_REQUEST)
+            await self.refuse(exc.code, exc.message, CLOSE_BAD_REQUEST)
             return
+        refused = await connlimits.admit(
+            self.conn_id,
+            _address(self.scope),
+            per_worker=settings.CHAT_MAX_CONNECTIONS_PER_WORKER,
+            per_address=settings.CHAT_MAX_CONNECTIONS_PER_IP,
+            new_per_s=settings.CHAT_NEW_CONNECTIONS_PER_S_PER_IP,
+        )
+        if refused:
+            close = CLOSE_SERVER_FULL if refused == "server_full" else CLOSE_LIMITED
+            await self.refuse(refused, connlimits.MESSAGES[refused], close)
+            return
+        self.admitted = True
+        try:
+            identity = await accounts.identity_for(
+                user=self.scope.get("user"), requested_name=query.get("name", [""])[0]
+            )
+        except ProtocolError as exc:
+            await self.refuse(exc.code, exc.message, CLOSE_BAD_REQUEST)
+            return
+        self.name, self.account = identity.name, identity.account
         # Join before reading history so nothing falls between the history and the live stream.
         await self.channel_layer.group_add(group_name(self.room), self.channel_name)
         self.joined = True
+        metrics.CONNECTIONS_OPEN.inc()
         log.info(
-            "open conn=%s room=%s client=%s after_seq=%s",
+            "open conn=%s room=%s client=%s account=%s after_seq=%s",
             self.conn_id,
             self.room,
             _peer(self.scope),
+            self.account or "-",
             after_seq,
         )
         recovery.join(self)
         try:
             last_seq = await selectors.last_seq(room=self.room)
             await self.send_event(
-                Welcome(room=self.room, name=self.name, worker=worker_id(), last_seq=last_seq)
+                Welcome(
+                    room=self.room,
+                    name=self.name,
+                    account=self.account,
+                    worker=worker_id(),
+                    last_seq=last_seq,
+                )
             )
             if after_seq is None:
                 await self.send_history(await selectors.history_page(room=self.room))
@@ -122,13 +157,40 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.send_event(await selectors.presence_now(room=self.room))
         except RedisError:
             log.info("presence unavailable at connect in room %s", self.room)
+        await self.join_owner()
+
+    async def join_owner(self) -> None:
+        """Receive the owner's job events from now on, and those not yet seen from before.
+
+        Joined before the stored ones are read, so a job ending meanwhile is not missed (it
+        may arrive twice; the client keys them by id).
+        """
+        self.owner = owners.owner_of(accounts.Identity(name=self.name, account=self.account))
+        await self.channel_layer.group_add(owner_group(self.owner), self.channel_name)
+        try:
+            for notice in await job_selectors.pending_notices(owner=self.owner):
+                await self.send_event(notice)
+        except PyMongoError:
+            log.warning("job notices unavailable at connect", exc_info=True)
 
     async def disconnect(self, code: int) -> None:
+        if self.admitted:
+            await connlimits.release(self.conn_id)
         if self.joined:
+            metrics.CONNECTIONS_OPEN.dec()
             log.info("close conn=%s room=%s code=%s", self.conn_id, self.room, code)
             recovery.leave(self)
             await services.presence_leave(room=self.room, name=self.name, conn=self.channel_name)
             await self.channel_layer.group_discard(group_name(self.room), self.channel_name)
+        if self.owner:
+            await self.channel_layer.group_discard(owner_group(self.owner), self.channel_name)
+
+    async def refuse(self, code: str, message: str, close_code: int) -> None:
+        """Say why, then close: browsers do not expose close reasons reliably."""
+        metrics.CONNECTIONS_REFUSED.labels(code).inc()
+        log.info("refused conn=%s client=%s code=%s", self.conn_id, _peer(self.scope), code)
+        await self.send_event(Error(code=code, message=message))
+        await self.close(code=close_code)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if not self.joined:
@@ -136,7 +198,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         client_id = None
         try:
             event = parse_client_event(text_data if text_data is not None else bytes_data or b"")
+            if isinstance(event, MessageIn):
+                metrics.MESSAGES_RECEIVED.inc()
             if isinstance(event, MessageIn | ScheduleIn) and not self.may_write():
+                metrics.RATE_LIMITED.inc()
                 await self.send_event(
                     Error(
                         code="rate_limited",
@@ -148,7 +213,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
             elif isinstance(event, MessageIn):
                 client_id = event.client_id
                 message = await services.message_create(
-                    room=self.room, author=self.name, text=event.text, client_id=client_id
+                    room=self.room,
+                    author=self.name,
+                    text=event.text,
+                    client_id=client_id,
+                    account=self.account,
                 )
                 await self.send_event(Ack(client_id=client_id, id=message.id, seq=message.seq))
                 self.typing_relayed_at = -TYPING_INTERVAL_S  # the next keystroke starts anew
@@ -196,6 +265,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     room=self.room, author=self.name, scheduled_id=event.id
                 )
                 await self.send_event(ScheduledCancelled(id=event.id))
+            elif isinstance(event, JobSeenIn):
+                await job_service.job_seen(owner=self.owner, job_id=event.id)
         except (ProtocolError, ServiceError) as exc:
             await self.send_event(Error(code=exc.code, message=exc.message, client_id=client_id))
         except PyMongoError:
@@ -209,6 +280,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """A broadcast from the room's group: forward the pre-encoded text."""
         self.forwarded_seq = max(self.forwarded_seq, int(event["seq"]))
         await self.send(text_data=str(event["text"]))
+        metrics.observe_fanout(float(event["published_at"]))
+
+    async def job_notice(self, event: dict[str, str]) -> None:
+        """One of the owner's jobs finished: forward the pre-encoded `job` event."""
+        await self.send(text_data=event["text"])
 
     async def relay_typing(self) -> None:
         """Pass 'typing' on to the room, at most once per TYPING_INTERVAL_S per connection."""
@@ -250,6 +326,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def send_event(self, event: ServerEvent) -> None:
         """Send one typed server event."""
         await self.send(text_data=event.encode())
+
+
+def _address(scope: dict[str, object]) -> str:
+    """The client's IP address (what the per-address limits count)."""
+    client = scope.get("client")
+    return str(client[0]) if isinstance(client, list | tuple) else "-"
 
 
 def _peer(scope: dict[str, object]) -> str:

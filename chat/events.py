@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+import time
+
 from channels.layers import get_channel_layer
 
-from chat.protocol import MessageOut, PresenceJoin, PresenceLeave, Typing, group_name
+from chat import metrics
+from chat.protocol import (
+    JobEvent,
+    MessageOut,
+    PresenceJoin,
+    PresenceLeave,
+    Typing,
+    group_name,
+    owner_group,
+)
 
 
+@metrics.redis_op("publish")
 async def notify_message(message: MessageOut) -> None:
     """Fan a stored message out to every member of its room, encoded once."""
     await get_channel_layer().group_send(
         group_name(message.room),
-        {"type": "chat.message", "text": message.encode(), "seq": message.seq},
+        {
+            "type": "chat.message",
+            "text": message.encode(),
+            "seq": message.seq,
+            "published_at": time.time(),
+        },
     )
 
 
@@ -29,4 +46,11 @@ async def notify_presence(
     """Tell the room a name joined or left; `sender`, the joining connection, knows already."""
     await get_channel_layer().group_send(
         group_name(room), {"type": "chat.presence", "text": event.encode(), "sender": sender}
+    )
+
+
+async def notify_job(*, owner: str, event: JobEvent) -> None:
+    """Tell every open socket of the job's owner that it finished."""
+    await get_channel_layer().group_send(
+        owner_group(owner), {"type": "job.notice", "text": event.encode()}
     )

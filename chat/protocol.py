@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import unicodedata
@@ -36,6 +37,9 @@ MAX_QUERY = 200
 CLOSE_BAD_REQUEST = 4400
 CLOSE_GOING_AWAY = 1001
 CLOSE_TRY_AGAIN = 1013
+# Refused by a per-address connection limit, or by a worker at its connection limit.
+CLOSE_LIMITED = 4429
+CLOSE_SERVER_FULL = 4503
 
 _ROOM_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
@@ -160,8 +164,22 @@ class TypingIn(_ClientEvent):
     type: Literal["typing"]
 
 
+class JobSeenIn(_ClientEvent):
+    """The client has shown a `job` notification: do not deliver it again."""
+
+    type: Literal["job.seen"]
+    id: StrictStr = Field(max_length=64)
+
+
 AnyClientEvent = (
-    MessageIn | HistoryIn | ScheduleIn | ScheduledListIn | ScheduledCancelIn | TypingIn | SearchIn
+    MessageIn
+    | HistoryIn
+    | ScheduleIn
+    | ScheduledListIn
+    | ScheduledCancelIn
+    | TypingIn
+    | JobSeenIn
+    | SearchIn
 )
 ClientEvent = Annotated[AnyClientEvent, Field(discriminator="type")]
 _client_event = TypeAdapter(ClientEvent)
@@ -173,6 +191,7 @@ CLIENT_EVENT_TYPES = (
     "scheduled.cancel",
     "typing",
     "search",
+    "job.seen",
 )
 # Codes a field validator raises that the client sees as they are (others: invalid_field).
 _FIELD_CODES = {
@@ -266,6 +285,8 @@ class MessageOut(ServerEvent):
     seq: int
     room: str
     author: str
+    # The author's account when they were signed in; None: a guest (or stored before accounts).
+    account: str | None = None
     text: str
     ts: datetime
 
@@ -276,6 +297,7 @@ class Welcome(ServerEvent):
     type: Literal["welcome"] = "welcome"
     room: str
     name: str
+    account: str | None = None
     worker: str
     last_seq: int
 
@@ -393,6 +415,17 @@ class ScheduledCancelled(ServerEvent):
     id: str
 
 
+class JobEvent(ServerEvent):
+    """One of the owner's jobs finished: sent to each of their sockets until one says job.seen."""
+
+    type: Literal["job"] = "job"
+    id: str
+    kind: str
+    status: Literal["completed", "failed"]
+    result_url: str | None = None
+    error: str | None = None
+
+
 def scheduled_reply(item: scheduling.ScheduledMessage, *, client_id: str | None) -> Scheduled:
     """The `scheduled` answer to a `schedule` request."""
     return Scheduled(id=item.id, deliver_at=item.deliver_at, client_id=client_id)
@@ -408,3 +441,8 @@ def scheduled_list(items: list[scheduling.ScheduledMessage]) -> ScheduledList:
 def group_name(room: str) -> str:
     """Channel-layer group of a room (validated room names are always valid group names)."""
     return f"room.{room}"
+
+
+def owner_group(owner: str) -> str:
+    """Channel-layer group of every socket of one job owner (any name becomes a valid group)."""
+    return "owner." + hashlib.sha256(owner.encode()).hexdigest()[:40]

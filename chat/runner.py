@@ -1,4 +1,7 @@
-"""Process supervision for `runchat`: one listening socket, one daphne child per core."""
+"""Process supervision for `runchat`: one listening socket, one daphne child per core.
+
+Besides the daphne children it may run helper commands (the job worker), restarted alike.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,12 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from prometheus_client import multiprocess
 
 log = logging.getLogger("chat.runchat")
 
@@ -37,11 +44,28 @@ def restart_delay(failures: int) -> float:
     return min(MAX_RESTART_DELAY_S, 0.5 * 2 ** (failures - 1))
 
 
+def prepare_metrics_dir(configured: str) -> tuple[Path, bool]:
+    """The directory the workers share their metrics in, emptied; True when it is our own.
+
+    Samples left from an earlier run would be summed into this one's, so old files go.
+    Only the metric files are removed from a configured directory, nothing else in it.
+    """
+    if not configured:
+        return Path(tempfile.mkdtemp(prefix="chatsite-metrics-")), True
+    path = Path(configured)
+    path.mkdir(parents=True, exist_ok=True)
+    for old in path.glob("*.db"):
+        old.unlink()
+    return path, False
+
+
 @dataclass
 class Slot:
     """One worker position: the current child process and its crash history."""
 
     name: str
+    # A helper's command line; None for a daphne child serving the shared socket.
+    command: list[str] | None = None
     process: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
     failures: int = 0
@@ -54,17 +78,27 @@ class Supervisor:
 
     sock: socket.socket
     workers: int
+    # Shared by the workers for their Prometheus samples (PROMETHEUS_MULTIPROC_DIR).
+    metrics_dir: Path
+    helpers: dict[str, list[str]] = field(default_factory=dict)
     slots: list[Slot] = field(default_factory=list)
     stopping: bool = False
 
     def spawn(self, slot: Slot) -> None:
-        fd = self.sock.fileno()
-        env = {**os.environ, "CHAT_WORKER_SLOT": slot.name}
-        slot.process = subprocess.Popen(
-            [sys.executable, "-m", "chat.daphne_worker", "--fd", str(fd)],
-            pass_fds=(fd,),
-            env=env,
-        )
+        env = {
+            **os.environ,
+            "CHAT_WORKER_SLOT": slot.name,
+            "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir),
+        }
+        if slot.command is not None:
+            slot.process = subprocess.Popen(slot.command, env=env)
+        else:
+            fd = self.sock.fileno()
+            slot.process = subprocess.Popen(
+                [sys.executable, "-m", "chat.daphne_worker", "--fd", str(fd)],
+                pass_fds=(fd,),
+                env=env,
+            )
         slot.started_at = time.monotonic()
         log.info("worker %s started (pid %s)", slot.name, slot.process.pid)
 
@@ -73,12 +107,17 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         self.slots = [Slot(name=f"w{i + 1}") for i in range(self.workers)]
+        self.slots += [Slot(name=name, command=cmd) for name, cmd in self.helpers.items()]
         for slot in self.slots:
             self.spawn(slot)
         while not self.stopping:
             self._reap_and_restart()
             time.sleep(0.2)
         return self._stop_all()
+
+    def forget(self, pid: int) -> None:
+        """A worker is gone: drop its share of the live gauges (its counters stay summed)."""
+        multiprocess.mark_process_dead(pid, str(self.metrics_dir))
 
     def _on_signal(self, signum: int, frame: object) -> None:
         self.stopping = True
@@ -97,6 +136,7 @@ class Supervisor:
                     slot.process.returncode,
                     delay,
                 )
+                self.forget(slot.process.pid)
                 slot.process = None
                 slot.restart_at = now + delay
             if slot.process is None and now >= slot.restart_at:
@@ -116,5 +156,6 @@ class Supervisor:
                 log.warning("worker pid %s did not stop in time; killing it", process.pid)
                 process.kill()
                 process.wait()
+            self.forget(process.pid)
         log.info("all workers stopped")
         return 0

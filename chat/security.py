@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
+from inspect import iscoroutinefunction
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 
@@ -24,14 +26,24 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 
-def content_security_policy(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Send the page's Content-Security-Policy with the view's response."""
+def _secure(response: HttpResponse) -> HttpResponse:
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response.headers["Referrer-Policy"] = "same-origin"
+    return response
+
+
+def content_security_policy(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Send the page's Content-Security-Policy with the view's response (sync or async view)."""
+    if iscoroutinefunction(view):
+
+        @wraps(view)
+        async def wrapped_async(request: HttpRequest, *args: object, **kwargs: object) -> Any:
+            return _secure(await view(request, *args, **kwargs))
+
+        return wrapped_async
 
     @wraps(view)
     def wrapped(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
-        response = view(request, *args, **kwargs)
-        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-        response.headers["Referrer-Policy"] = "same-origin"
-        return response
+        return _secure(view(request, *args, **kwargs))
 
     return wrapped

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from chat import store
+import asyncio
+
+from chat import metrics, store
 from chat.clients import redis
 
 # INCR only when the counter exists: a missing counter must be seeded from the store first,
@@ -25,11 +27,16 @@ return redis.call('INCRBY', KEYS[1], ARGV[2])
 """
 
 
+# Store reads of a room's highest seq in flight in this process, shared by all who wait for one.
+_highest_reads: dict[str, asyncio.Future[int]] = {}
+
+
 def counter_key(room: str) -> str:
     """Redis key of a room's sequence counter."""
     return f"chat:seq:{room}"
 
 
+@metrics.redis_op("next_seq")
 async def next_seq(room: str) -> int:
     """Allocate the next seq of the room."""
     value = await redis().eval(_INCR_IF_EXISTS, 1, counter_key(room))
@@ -47,12 +54,28 @@ async def reserve_seqs(room: str, count: int) -> int:
     """Allocate `count` consecutive seqs above anything stored; return the first one."""
     if count < 1:
         raise ValueError("count must be at least 1")
-    highest = await store.highest_seq_ever(room)
+    highest = await _highest_stored(room)
     last = int(await redis().eval(_RAISE_AND_INCRBY, 1, counter_key(room), highest, count))
     return last - count + 1
 
 
 async def seed_counter(room: str, *, at_least: int = 0) -> int:
     """Raise the counter to the store's highest seq (and `at_least`) without taking one."""
-    highest = max(at_least, await store.highest_seq_ever(room))
+    highest = max(at_least, await _highest_stored(room))
     return int(await redis().eval(_RAISE_AND_INCRBY, 1, counter_key(room), highest, 0))
+
+
+async def _highest_stored(room: str) -> int:
+    """The store's highest seq of the room, read once for everyone asking at the same time.
+
+    A lost counter sends every sender of the room here at once; one shared read keeps that
+    burst from becoming one scan of the store per sender. A read that started a little
+    earlier is as good as a new one: a seq stored meanwhile is caught by DuplicateSeq.
+    """
+    read = _highest_reads.get(room)
+    if read is None or read.get_loop() is not asyncio.get_running_loop():
+        read = asyncio.ensure_future(store.highest_seq_ever(room))
+        _highest_reads[room] = read
+        read.add_done_callback(lambda _: _highest_reads.pop(room, None))
+    # Shielded: a waiter that times out must not cancel the read the others wait for.
+    return await asyncio.shield(read)

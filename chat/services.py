@@ -11,7 +11,7 @@ from django.conf import settings
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
-from chat import events, presence, recovery, scheduler, scheduling, sequencing, store
+from chat import events, metrics, presence, recovery, scheduler, scheduling, sequencing, store
 from chat.errors import ServiceError
 from chat.protocol import MessageOut, PresenceJoin, PresenceLeave
 
@@ -29,7 +29,12 @@ def _now() -> datetime:
 
 
 async def message_create(
-    *, room: str, author: str, text: str, client_id: str | None = None
+    *,
+    room: str,
+    author: str,
+    text: str,
+    client_id: str | None = None,
+    account: str | None = None,
 ) -> MessageOut:
     """Store a message with the room's next seq, then fan it out; return it for the ack.
 
@@ -38,7 +43,9 @@ async def message_create(
     """
     try:
         message = await asyncio.wait_for(
-            _store_with_next_seq(room=room, author=author, text=text, client_id=client_id),
+            _store_with_next_seq(
+                room=room, author=author, text=text, client_id=client_id, account=account
+            ),
             timeout=settings.CHAT_STORE_TIMEOUT_S,
         )
     except (TimeoutError, PyMongoError, RedisError) as exc:
@@ -105,17 +112,30 @@ async def presence_beat(room: str, beat: presence.Beat) -> None:
 
 
 async def _store_with_next_seq(
-    *, room: str, author: str, text: str, client_id: str | None, seq: int | None = None
+    *,
+    room: str,
+    author: str,
+    text: str,
+    client_id: str | None,
+    seq: int | None = None,
+    account: str | None = None,
 ) -> MessageOut:
     # A scheduled message brings the seq its claim allocated; a live one takes the next.
     if seq is None:
         seq = await sequencing.next_seq(room)
     for _ in range(_MAX_SEQ_ATTEMPTS):
         message = MessageOut(
-            id=str(ObjectId()), seq=seq, room=room, author=author, text=text, ts=_now()
+            id=str(ObjectId()),
+            seq=seq,
+            room=room,
+            author=author,
+            account=account,
+            text=text,
+            ts=_now(),
         )
         try:
             await store.insert_message(message, client_id=client_id)
+            metrics.MESSAGES_STORED.inc()
             return message
         except store.DuplicateClientId as duplicate:
             # The seq taken for this attempt stays unused: seqs may skip, never repeat.

@@ -12,6 +12,7 @@ from bson.errors import InvalidId
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
 
+from chat import metrics
 from chat.clients import mongo_db
 from chat.protocol import MessageOut
 
@@ -60,6 +61,7 @@ def _to_doc(message: MessageOut, client_id: str | None = None) -> dict[str, Any]
         "seq": message.seq,
         "client_id": client_id or f"srv-{message.id}",
         "author": message.author,
+        "account": message.account,
         "text": message.text,
         "ts": message.ts,
     }
@@ -71,11 +73,13 @@ def _from_doc(doc: dict[str, Any]) -> MessageOut:
         seq=doc["seq"],
         room=doc["room"],
         author=doc["author"],
+        account=doc.get("account"),
         text=doc["text"],
         ts=doc["ts"],
     )
 
 
+@metrics.mongo_op("insert")
 async def insert_message(message: MessageOut, *, client_id: str | None = None) -> None:
     """Store one message; raise DuplicateClientId for a resend, DuplicateSeq for a taken seq."""
     try:
@@ -88,6 +92,7 @@ async def insert_message(message: MessageOut, *, client_id: str | None = None) -
         raise DuplicateSeq(f"{message.room}#{message.seq}") from None
 
 
+@metrics.mongo_op("find_by_client_id")
 async def find_by_client_id(room: str, client_id: str) -> MessageOut | None:
     """The message of the room stored under this client_id, if any."""
     doc = await mongo_db()[MESSAGES].find_one({"room": room, "client_id": client_id})
@@ -102,6 +107,7 @@ async def insert_many(messages: list[MessageOut]) -> int:
     return len(result.inserted_ids)
 
 
+@metrics.mongo_op("max_seq")
 async def max_seq(room: str) -> int:
     """Highest stored seq of the room, 0 when it has none."""
     doc = await mongo_db()[MESSAGES].find_one(
@@ -124,6 +130,7 @@ async def _raise_seq_floors(query: dict[str, Any]) -> None:
         )
 
 
+@metrics.mongo_op("page_before")
 async def page_before(room: str, *, before_seq: int | None, limit: int) -> Page:
     """The `limit` newest messages below `before_seq` (or the newest overall)."""
     query: dict[str, Any] = {"room": room}
@@ -135,6 +142,7 @@ async def page_before(room: str, *, before_seq: int | None, limit: int) -> Page:
     return Page([_from_doc(d) for d in reversed(docs[:limit])], has_more)
 
 
+@metrics.mongo_op("page_after")
 async def page_after(room: str, *, after_seq: int, limit: int) -> Page:
     """The `limit` oldest messages above `after_seq`; `has_more` when newer ones exist."""
     cursor = (

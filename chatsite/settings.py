@@ -29,12 +29,15 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Before channels: the earlier app's command wins, and chat's runworker runs jobs
+    # (channels' own runworker serves channel-layer consumers, which this project has none of).
+    "chat",
     "channels",
     "ninja",
-    "chat",
 ]
 
 MIDDLEWARE = [
+    "chatsite.logcontext.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -70,6 +73,10 @@ DATABASES = {
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "home"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -110,6 +117,12 @@ CHAT_STORE_TIMEOUT_S = env_int("CHAT_STORE_TIMEOUT_MS", 5000) / 1000
 # Messages (and schedules) one connection may send: a token bucket; 0 switches it off.
 CHAT_RATE_PER_S = env_int("CHAT_RATE_PER_S", 10)
 CHAT_RATE_BURST = env_int("CHAT_RATE_BURST", 20)
+# Connections: per daphne worker (beyond it new sockets are refused with 4503), open at once
+# per client address and new ones per second per address (both counted in Redis, across
+# workers); 0 switches a limit off.
+CHAT_MAX_CONNECTIONS_PER_WORKER = env_int("CHAT_MAX_CONNECTIONS_PER_WORKER", 10_000)
+CHAT_MAX_CONNECTIONS_PER_IP = env_int("CHAT_MAX_CONNECTIONS_PER_IP", 100)
+CHAT_NEW_CONNECTIONS_PER_S_PER_IP = env_int("CHAT_NEW_CONNECTIONS_PER_S_PER_IP", 20)
 # A client whose unsent backlog passes this is disconnected (it stopped reading).
 CHAT_MAX_OUTGOING_BYTES = env_int("CHAT_MAX_OUTGOING_BYTES", 4 * 1024 * 1024)
 # Per-socket kernel send buffer: bounds what the kernel holds per client, too.
@@ -120,6 +133,23 @@ CHAT_SOCKET_SEND_BUFFER = env_int("CHAT_SOCKET_SEND_BUFFER", 256 * 1024)
 CHAT_SCHEDULER_IN_WORKERS = env_bool("CHAT_SCHEDULER_IN_WORKERS", True)
 CHAT_SCHEDULER_LEASE_MS = env_int("CHAT_SCHEDULER_LEASE_MS", 30_000)
 CHAT_SCHEDULER_MAX_SLEEP_S = env_int("CHAT_SCHEDULER_MAX_SLEEP_MS", 5000) / 1000
+# Background jobs (docs/jobs.md): a Redis stream with a consumer group; an entry not acked
+# within the visibility timeout is reclaimed by another worker; failures retry with
+# exponential backoff (base doubling up to the cap) until the last attempt, then dead-letter.
+CHAT_JOB_QUEUE = env_str("CHAT_JOB_QUEUE", "chat:jobs")  # Redis key prefix of the queue
+CHAT_JOB_VISIBILITY_MS = env_int("CHAT_JOB_VISIBILITY_MS", 30_000)
+CHAT_JOB_MAX_ATTEMPTS = env_int("CHAT_JOB_MAX_ATTEMPTS", 10)
+CHAT_JOB_BACKOFF_MS = env_int("CHAT_JOB_BACKOFF_MS", 1000)
+CHAT_JOB_BACKOFF_MAX_MS = env_int("CHAT_JOB_BACKOFF_MAX_MS", 300_000)
+CHAT_JOB_CONCURRENCY = env_int("CHAT_JOB_CONCURRENCY", 2)  # jobs one runworker runs at once
+CHAT_JOB_POLL_MS = env_int("CHAT_JOB_POLL_MS", 1000)
+# On SIGTERM a worker finishes the job in hand within this, else releases it to the queue.
+CHAT_JOB_STOP_GRACE_MS = env_int("CHAT_JOB_STOP_GRACE_MS", 8000)
+CHAT_JOB_WORKER_IN_RUNCHAT = env_bool("CHAT_JOB_WORKER_IN_RUNCHAT", True)
+CHAT_JOB_EXPORT_BATCH = env_int("CHAT_JOB_EXPORT_BATCH", 500)
+# Where runchat's workers share their Prometheus samples (its metric files are emptied at
+# start); empty: a private temporary directory per runchat, removed when it stops.
+CHAT_METRICS_DIR = env_str("CHAT_METRICS_DIR", "")
 # Presence (chat/presence.py): a connection counts as present this long after its worker
 # last refreshed it (every third of this), so a dead worker's members vanish within it.
 CHAT_PRESENCE_TTL_MS = env_int("CHAT_PRESENCE_TTL_MS", 30_000)
@@ -138,10 +168,17 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(log_id)s] %(message)s"},
         "json": {"()": "chatsite.logformat.JsonFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+    "filters": {"ids": {"()": "chatsite.logcontext.ContextFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["ids"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"daphne": {"level": "WARNING"}, "django.channels.server": {"level": "WARNING"}},
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import path, re_path
 
-from chat import health, views
+from chat import accounts_views, health, monitoring, views
 from chat.api import api
 
 urlpatterns = [
@@ -15,4 +15,9 @@ urlpatterns = [
     path("api/", api.urls),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", monitoring.metrics_view, name="metrics"),
+    path("status", monitoring.status_view, name="status"),
+    path("accounts/signup/", accounts_views.signup, name="signup"),
+    path("accounts/login/", accounts_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", accounts_views.LogoutView.as_view(), name="logout"),
 ]

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
+import functools
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +40,8 @@ class ChatServer:
 
     process: subprocess.Popen[bytes]
     port: int
+    # Django's tables (users, sessions) of this server: a migrated SQLite file of its own.
+    database_url: str
 
     @property
     def http_url(self) -> str:
@@ -43,6 +49,37 @@ class ChatServer:
 
     def ws_url(self, room: str, name: str) -> str:
         return f"ws://127.0.0.1:{self.port}/ws/rooms/{quote(room)}/?name={quote(name)}"
+
+    def create_user(self, username: str, password: str, *, staff: bool = False) -> None:
+        """Add an account to this server's database (as an operator would)."""
+        code = (
+            "from django.contrib.auth import get_user_model; import sys; "
+            "get_user_model().objects.create_user(sys.argv[1], password=sys.argv[2], "
+            f"is_staff={staff}, is_superuser={staff})"
+        )
+        subprocess.run(
+            [sys.executable, "-c", f"import django; django.setup(); {code}", username, password],
+            cwd=ROOT,
+            env={**os.environ, "DATABASE_URL": self.database_url},
+            check=True,
+            timeout=60,
+        )
+
+
+@functools.cache
+def _migrated_database() -> Path:
+    """A SQLite file with every migration applied, made once per test run and copied per server."""
+    folder = tempfile.mkdtemp(prefix="chatsite-db-")
+    atexit.register(shutil.rmtree, folder, True)
+    path = Path(folder) / "template.sqlite3"
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": f"sqlite:///{path}"},
+        check=True,
+        timeout=120,
+    )
+    return path
 
 
 def _wait_until_serving(server: ChatServer) -> None:
@@ -65,14 +102,27 @@ def _wait_until_serving(server: ChatServer) -> None:
 def run_chat_server(*, workers: int = 2, env: dict[str, str] | None = None) -> Iterator[ChatServer]:
     """Start runchat, wait until it serves, and stop it (SIGTERM, then SIGKILL) afterwards."""
     port = free_port()
+    database = Path(tempfile.mkdtemp(prefix="chatsite-db-")) / "db.sqlite3"
+    shutil.copy(_migrated_database(), database)
+    database_url = f"sqlite:///{database}"
     process = subprocess.Popen(
         [sys.executable, "manage.py", "runchat", "--port", str(port), "--workers", str(workers)],
         cwd=ROOT,
-        # Most tests send as fast as they can; the rate limit's own test turns it back on.
-        env={**os.environ, "CHAT_RATE_PER_S": "0", **(env or {})},
+        # Most tests send as fast as they can from one address; the limits' own tests turn
+        # them back on.
+        env={
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "CHAT_RATE_PER_S": "0",
+            "CHAT_MAX_CONNECTIONS_PER_IP": "0",
+            "CHAT_NEW_CONNECTIONS_PER_S_PER_IP": "0",
+            # The job worker runs only where a test asks for it.
+            "CHAT_JOB_WORKER_IN_RUNCHAT": "0",
+            **(env or {}),
+        },
         start_new_session=True,
     )
-    server = ChatServer(process=process, port=port)
+    server = ChatServer(process=process, port=port, database_url=database_url)
     try:
         _wait_until_serving(server)
         yield server
@@ -84,6 +134,7 @@ def run_chat_server(*, workers: int = 2, env: dict[str, str] | None = None) -> I
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+        shutil.rmtree(database.parent, ignore_errors=True)
 
 
 class Client:

@@ -223,6 +223,15 @@ async def pending(*, room: str, author: str, limit: int = LIST_LIMIT) -> list[Sc
     ]
 
 
+async def pending_count() -> int:
+    """How many scheduled messages wait for delivery, claimed ones included."""
+    async with redis().pipeline(transaction=False) as pipe:
+        pipe.zcard(DUE)
+        pipe.zcard(LEASES)
+        due, leased = await pipe.execute()
+    return int(due) + int(leased)
+
+
 async def wait_for_wake(wake: asyncio.Event, *, retry_s: float = 1.0) -> None:
     """Set `wake` whenever a new earliest due time is announced; runs until cancelled."""
     while True:

@@ -8,6 +8,11 @@
 
   const NAME_KEY = "chatsite.name";
   const CLOSE_BAD_REQUEST = 4400;
+  // Refused by a connection limit: said in the status line while the page tries again.
+  const CLOSE_REASONS = {
+    4429: "Too many connections from your network",
+    4503: "The server is full",
+  };
   const PAGE = 50;
   const GROUP_MS = 5 * 60 * 1000; // consecutive messages closer than this share one header
   const RECONNECT_BASE_MS = 500;
@@ -18,6 +23,8 @@
   const room = body.dataset.room;
   const maxName = Number(body.dataset.maxName);
   const maxText = Number(body.dataset.maxText);
+  // A signed-in user chats under their username; guests pick a name.
+  const account = body.dataset.account || "";
 
   const $ = (id) => document.getElementById(id);
   const list = $("messages");
@@ -60,10 +67,13 @@
     deliver_at_too_far: "Messages can be scheduled at most a year ahead.",
     not_scheduled: "The message could not be scheduled. Please try again.",
     too_late: "Too late to cancel: that message is being sent.",
+    too_many_connections: "Too many connections from your network. Close some tabs; retrying.",
+    connecting_too_fast: "Too many new connections from your network. Retrying shortly.",
+    server_full: "The server is full right now. Retrying shortly.",
   };
 
   let typingSentAt = 0; // when this page last told the room it is typing
-  let name = remembered();
+  let name = account || remembered();
   let ws = null;
   let online = false;
   let retries = 0;
@@ -162,6 +172,7 @@
     me.textContent = name;
     paintAvatar(meAvatar, name || "?");
     who.hidden = !name;
+    $("change-name").hidden = Boolean(account);
   }
 
   function askName(problem, value) {
@@ -245,7 +256,7 @@
         setStatus("offline", "Not connected");
         return; // the error event before the close said why; the user fixes it
       }
-      scheduleReconnect();
+      scheduleReconnect(CLOSE_REASONS[event.code]);
     });
   }
 
@@ -273,14 +284,15 @@
   }
 
   // Exponential backoff with jitter, so pages that lost one server do not return all at once.
-  function scheduleReconnect() {
+  function scheduleReconnect(reason) {
     const ceiling = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** retries);
     const delay = ceiling * (0.5 + Math.random() / 2);
     const due = Date.now() + delay;
     retries += 1;
     const countdown = () => {
       const seconds = Math.max(1, Math.ceil((due - Date.now()) / 1000));
-      setStatus("reconnecting", `Reconnecting in ${seconds}s…`, "The connection was lost");
+      const text = reason ? `${reason}. Retrying in ${seconds}s…` : `Reconnecting in ${seconds}s…`;
+      setStatus("reconnecting", text, reason || "The connection was lost");
     };
     countdown();
     countdownTimer = setInterval(countdown, 1000);
@@ -545,6 +557,14 @@
     author.className = "author";
     author.textContent = message.author;
     meta.append(author);
+    if (!message.account) {
+      // Anyone may pick a guest name; only an account's name is vouched for.
+      const tag = document.createElement("span");
+      tag.className = "guest-tag";
+      tag.textContent = "guest";
+      tag.title = "Not signed in";
+      meta.append(tag);
+    }
     const text = document.createElement("p");
     text.className = "text";
     text.textContent = message.text;
@@ -606,7 +626,7 @@
   }
 
   function onError(event) {
-    if (event.code === "invalid_name") {
+    if (event.code === "invalid_name" || event.code === "name_taken") {
       const refused = name;
       name = "";
       remember("");
@@ -642,10 +662,15 @@
         requestScheduled();
       }
     }
-    if (clientId) {
-      const entry = outbox.fail(clientId);
-      if (entry) markFailed(entry.item);
+    const entry = clientId ? outbox.get(clientId) : null;
+    if (entry && event.code === "rate_limited" && event.retry_after_ms) {
+      // The server says when a token is back: send it again then, under the same client_id.
+      setTimeout(() => {
+        if (outbox.get(clientId) === entry && entry.state === "sending") sendMessage(entry);
+      }, event.retry_after_ms);
+      return;
     }
+    if (entry) markFailed(outbox.fail(clientId).item);
     showNotice(FRIENDLY[event.code] || sentence(event.message));
   }
 
@@ -726,7 +751,7 @@
     }
     hideNotice();
     const item = document.createElement("li");
-    fillMessage(item, { author: name, text, ts: new Date().toISOString() });
+    fillMessage(item, { author: name, account: account || null, text, ts: new Date().toISOString() });
     item.classList.add("pending");
     outbox.add(clientId, text).item = item;
     list.appendChild(item);

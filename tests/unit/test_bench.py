@@ -161,8 +161,8 @@ def test_report_says_when_metrics_are_not_available() -> None:
     lines = format_report(result)
     assert lines[-1] == "metrics: not available"
     assert any(line.startswith("loss: 1") for line in lines)
-    result["metrics"] = {"up": 1.0}
-    assert format_report(result)[-2:] == ["metrics:", "  up 1.0"]
+    result["metrics"] = {"up": 1.0, 'lat_bucket{le="0.1"}': 3.0, "lat_count": 3.0}
+    assert format_report(result)[-3:] == ["metrics:", "  lat_count 3.0", "  up 1.0"]
 
 
 def test_progress_line_shows_sent_acked_delivered() -> None:

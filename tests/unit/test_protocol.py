@@ -166,6 +166,7 @@ def test_outgoing_message_encodes_to_the_documented_shape() -> None:
         "seq": 7,
         "room": "lobby",
         "author": "alice",
+        "account": None,
         "text": "<b>x</b>",
         "ts": "2026-01-02T03:04:05.678000Z",
     }

@@ -1,0 +1,38 @@
+"""Who a chat connection speaks as: a signed-in user's username is theirs; guests pick others."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth import get_user_model
+
+from chat.protocol import ProtocolError, validate_name
+
+NAME_TAKEN = "that name belongs to a registered user; log in to use it, or pick another"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The name shown next to messages, and the account behind it (None: a guest)."""
+
+    name: str
+    account: str | None
+
+
+async def name_is_registered(name: str) -> bool:
+    """True when a user account has this name, in any letter case."""
+    return await get_user_model().objects.filter(username__iexact=name).aexists()
+
+
+async def identity_for(*, user: Any, requested_name: str | None) -> Identity:
+    """A signed-in user chats as their username; a guest under a free, valid name.
+
+    Raises ProtocolError `invalid_name` or `name_taken` for a guest's name.
+    """
+    if user is not None and user.is_authenticated:
+        return Identity(name=user.get_username(), account=user.get_username())
+    name = validate_name(requested_name)
+    if await name_is_registered(name):
+        raise ProtocolError("name_taken", NAME_TAKEN)
+    return Identity(name=name, account=None)

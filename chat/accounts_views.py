@@ -1,0 +1,70 @@
+"""Sign-up, log-in and log-out pages (Django's auth, in the chat's look)."""
+
+from __future__ import annotations
+
+from django.contrib import auth
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import UserCreationForm
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.decorators import method_decorator
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from chat.protocol import MAX_NAME, ProtocolError, validate_name
+from chat.security import content_security_policy
+
+
+class SignupForm(UserCreationForm):
+    """A new account; its username is the chat name it owns from now on."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        username = self.fields["username"]
+        username.max_length = MAX_NAME
+        username.widget.attrs.update({"maxlength": MAX_NAME, "autocomplete": "username"})
+        username.help_text = (
+            f"Up to {MAX_NAME} letters, digits and @ . + - _. Others can no longer chat under it."
+        )
+
+    def clean_username(self) -> str:
+        # Django already refuses a username taken in another letter case.
+        username = super().clean_username()
+        try:
+            return validate_name(username)
+        except ProtocolError as exc:
+            raise ValidationError(exc.message[:1].upper() + exc.message[1:] + ".") from None
+
+
+def _next_url(request: HttpRequest) -> str:
+    """Where to go after signing up: the page the user came from, if it is ours."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return "/"
+
+
+@content_security_policy
+def signup(request: HttpRequest) -> HttpResponse:
+    """Create an account and sign in with it."""
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        auth.login(request, user)
+        return redirect(_next_url(request))
+    return render(request, "accounts/signup.html", {"form": form, "next": _next_url(request)})
+
+
+@method_decorator(content_security_policy, name="dispatch")
+class LoginView(auth_views.LoginView):
+    """Log in; back to the page the user came from."""
+
+    template_name = "accounts/login.html"
+    redirect_authenticated_user = True
+
+
+@method_decorator(content_security_policy, name="dispatch")
+class LogoutView(auth_views.LogoutView):
+    """Log out (POST only, with the CSRF token) and go back to the chat."""

@@ -1,0 +1,108 @@
+"""Sign-up, log-in, log-out pages, and the staff-only status page."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "correct horse battery staple"
+
+
+def signup(client: Client, username: str, **extra: str) -> object:
+    return client.post(
+        "/accounts/signup/",
+        {"username": username, "password1": PASSWORD, "password2": PASSWORD, **extra},
+    )
+
+
+def test_signup_creates_the_account_signs_in_and_returns_to_the_room() -> None:
+    """After signing up the user is logged in and back in the room they came from."""
+    client = Client()
+    response = signup(client, "alice", next="/r/games/")
+    assert response.status_code == 302 and response["Location"] == "/r/games/"
+    page = client.get("/r/games/")
+    assert b'data-account="alice"' in page.content
+    assert b"Log out" in page.content
+    assert page.headers["Content-Security-Policy"].startswith("default-src 'self'")
+
+
+@pytest.mark.parametrize(
+    ("username", "error"),
+    [
+        ("ALICE", b"A user with that username already exists."),
+        ("x" * 33, b"Name is longer than 32 characters."),
+        ("bad name", b"Enter a valid username."),
+    ],
+)
+def test_signup_refuses_a_taken_or_unusable_name(username: str, error: bytes) -> None:
+    """A name taken in any letter case, too long for the chat, or with spaces is refused."""
+    get_user_model().objects.create_user("alice", password=PASSWORD)
+    response = signup(Client(), username)
+    assert response.status_code == 200
+    assert error in response.content
+    assert get_user_model().objects.count() == 1
+
+
+def test_signup_never_redirects_off_site() -> None:
+    """An open redirect through ?next= would help phishing; it goes to the chat instead."""
+    response = signup(Client(), "bob", next="https://evil.example/")
+    assert response["Location"] == "/"
+
+
+def test_forms_need_the_csrf_token() -> None:
+    """A cross-site form post without the token is refused."""
+    client = Client(enforce_csrf_checks=True)
+    assert signup(client, "mallory").status_code == 403
+    assert not get_user_model().objects.filter(username="mallory").exists()
+
+
+def test_login_and_logout_round_trip() -> None:
+    """Log in with the form, log out with a POST: the page shows a guest again."""
+    get_user_model().objects.create_user("carol", password=PASSWORD)
+    client = Client()
+    page = client.get("/accounts/login/?next=/r/lobby/")
+    assert b"csrfmiddlewaretoken" in page.content
+    response = client.post(
+        "/accounts/login/", {"username": "carol", "password": PASSWORD, "next": "/r/lobby/"}
+    )
+    assert response.status_code == 302 and response["Location"] == "/r/lobby/"
+    assert b'data-account="carol"' in client.get("/r/lobby/").content
+    assert client.get("/accounts/logout/").status_code == 405
+    assert client.post("/accounts/logout/").status_code == 302
+    assert b"data-account" not in client.get("/r/lobby/").content
+
+
+def test_wrong_password_says_so_on_the_form() -> None:
+    """A failed log-in stays on the form with Django's message."""
+    get_user_model().objects.create_user("dave", password=PASSWORD)
+    response = Client().post("/accounts/login/", {"username": "dave", "password": "nope"})
+    assert response.status_code == 200
+    assert b"Please enter a correct username and password" in response.content
+
+
+def test_status_page_is_for_staff_only() -> None:
+    """Guests and ordinary users are sent to log in; staff see the figures, refreshing."""
+    assert Client().get("/status")["Location"].startswith("/admin/login/")
+    get_user_model().objects.create_user("erin", password=PASSWORD)
+    client = Client()
+    client.login(username="erin", password=PASSWORD)
+    assert client.get("/status").status_code == 302
+    get_user_model().objects.create_user("frank", password=PASSWORD, is_staff=True)
+    client.login(username="frank", password=PASSWORD)
+    page = client.get("/status")
+    assert page.status_code == 200
+    assert b'http-equiv="refresh"' in page.content
+    assert b"Messages stored" in page.content
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+
+
+def test_every_response_names_its_request_id() -> None:
+    """X-Request-ID: a clean incoming one is kept, anything else replaced by a new one."""
+    assert Client().get("/healthz", headers={"X-Request-ID": "abc-123"})["X-Request-ID"] == (
+        "abc-123"
+    )
+    generated = Client().get("/healthz", headers={"X-Request-ID": "bad id\n"})["X-Request-ID"]
+    assert generated != "bad id\n" and len(generated) == 12
