@@ -10,6 +10,9 @@ from channels.testing import WebsocketCommunicator
 
 from chat.routing import websocket_urlpatterns
 
+# A guest's name is checked against the accounts table at connect.
+pytestmark = pytest.mark.django_db(transaction=True)
+
 
 async def test_open_and_close_are_logged_without_message_text(
     room: str, caplog: pytest.LogCaptureFixture
