@@ -312,6 +312,7 @@ class RoomOut(Schema):
 
     room: str
     messages: int = Field(description="how many messages the room holds")
+    members: int = Field(description="how many names are present in it now (docs/protocol.md)")
     last_seq: int = Field(description="seq of its newest message")
     last_ts: WireTime = Field(description="when its newest message was stored (UTC)")
 
@@ -371,10 +372,16 @@ async def list_rooms(
     ),
     limit: int = Query(100, ge=1, le=1000, description="at most this many rooms"),
 ) -> list[RoomOut]:
-    """Rooms that hold messages, with their message count and last activity."""
+    """Rooms that hold messages: message count, last activity, and who is present now."""
     rooms = await selectors.room_list(order=order, limit=limit)
     return [
-        RoomOut(room=r.room, messages=r.messages, last_seq=r.last_seq, last_ts=r.last_ts)
+        RoomOut(
+            room=r.stats.room,
+            messages=r.stats.messages,
+            members=r.members,
+            last_seq=r.stats.last_seq,
+            last_ts=r.stats.last_ts,
+        )
         for r in rooms
     ]
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Literal
+
+from redis.exceptions import RedisError
 
 from chat import presence, scheduler, scheduling, store
 from chat.protocol import (
@@ -15,6 +18,14 @@ from chat.protocol import (
     Presence,
     SearchResults,
 )
+
+
+@dataclass(frozen=True)
+class RoomListing:
+    """A room's stored figures and how many names are present in it now."""
+
+    stats: store.RoomStats
+    members: int
 
 
 async def history_page(
@@ -71,18 +82,16 @@ async def catch_up(*, room: str, after_seq: int) -> AsyncIterator[History]:
 
 
 async def room_list(
-    *, order: Literal["recent", "busiest"] = "recent", limit: int | None = None
-) -> list[store.RoomStats]:
-    """Rooms with stored messages and their figures: latest activity or most messages first.
-
-    Reads every message's (room, seq, ts) once, whatever the limit (see docs/api.md).
-    """
-    rooms = await store.room_stats_all()
-    if order == "busiest":
-        rooms.sort(key=lambda r: (-r.messages, -r.last_ts.timestamp(), r.room))
-    else:
-        rooms.sort(key=lambda r: (-r.last_ts.timestamp(), -r.messages, r.room))
-    return rooms if limit is None else rooms[:limit]
+    *, order: Literal["recent", "busiest"] = "recent", limit: int = 100
+) -> list[RoomListing]:
+    """Rooms with stored messages, their figures and how many are present in each: latest
+    activity or most messages first. Reads the kept per-room figures, not the messages."""
+    rooms = await store.room_figures(order=order, limit=limit)
+    try:
+        present = await presence.counts([r.room for r in rooms])
+    except RedisError:
+        present = {}  # the figures still help; members show as 0 until Redis answers
+    return [RoomListing(stats=r, members=present.get(r.room, 0)) for r in rooms]
 
 
 async def last_seq(*, room: str) -> int:
