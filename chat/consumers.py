@@ -35,6 +35,7 @@ from chat.protocol import (
     ScheduledCancelled,
     ScheduledListIn,
     ScheduleIn,
+    SearchIn,
     ServerEvent,
     TypingIn,
     Welcome,
@@ -266,6 +267,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
                         room=self.room, after_seq=event.after_seq, limit=event.limit
                     )
                 )
+            elif isinstance(event, HistoryIn) and event.around_seq is not None:
+                await self.send_history(
+                    await selectors.history_around(
+                        room=self.room, around_seq=event.around_seq, limit=event.limit
+                    )
+                )
             elif isinstance(event, HistoryIn):
                 await self.send_history(
                     await selectors.history_page(
@@ -285,6 +292,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             elif isinstance(event, ScheduledListIn):
                 pending = await selectors.scheduled_pending(room=self.room, author=self.name)
                 await self.send_event(scheduled_list(pending))
+            elif isinstance(event, SearchIn):
+                await self.send_event(
+                    await selectors.search(
+                        room=self.room, q=event.q, before_seq=event.before_seq, limit=event.limit
+                    )
+                )
             elif isinstance(event, TypingIn):
                 await self.relay_typing()
             elif isinstance(event, ScheduledCancelIn):
