@@ -11,8 +11,10 @@ from django.conf import settings
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
-from chat import accounts, connlimits, metrics, recovery, selectors, services
+from chat import accounts, connlimits, metrics, owners, recovery, selectors, services
 from chat.errors import ServiceError
+from chat.jobs import selectors as job_selectors
+from chat.jobs import service as job_service
 from chat.protocol import (
     CLOSE_BAD_REQUEST,
     CLOSE_LIMITED,
@@ -22,6 +24,7 @@ from chat.protocol import (
     Error,
     History,
     HistoryIn,
+    JobSeenIn,
     MessageIn,
     ProtocolError,
     ScheduledCancelIn,
@@ -32,6 +35,7 @@ from chat.protocol import (
     TypingIn,
     Welcome,
     group_name,
+    owner_group,
     parse_after_seq,
     parse_client_event,
     scheduled_list,
@@ -60,6 +64,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
     account: str | None = None
     # Counted against the connection limits (released on disconnect).
     admitted: bool = False
+    # Whose job notifications this socket receives (chat.owners decides).
+    owner: str = ""
     joined: bool = False
     # Highest seq sent to this client: where a catch-up after lost broadcasts starts.
     forwarded_seq: int = 0
@@ -150,6 +156,21 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.send_event(await selectors.presence_now(room=self.room))
         except RedisError:
             log.info("presence unavailable at connect in room %s", self.room)
+        await self.join_owner()
+
+    async def join_owner(self) -> None:
+        """Receive the owner's job events from now on, and those not yet seen from before.
+
+        Joined before the stored ones are read, so a job ending meanwhile is not missed (it
+        may arrive twice; the client keys them by id).
+        """
+        self.owner = owners.owner_of(accounts.Identity(name=self.name, account=self.account))
+        await self.channel_layer.group_add(owner_group(self.owner), self.channel_name)
+        try:
+            for notice in await job_selectors.pending_notices(owner=self.owner):
+                await self.send_event(notice)
+        except PyMongoError:
+            log.warning("job notices unavailable at connect", exc_info=True)
 
     async def disconnect(self, code: int) -> None:
         if self.admitted:
@@ -160,6 +181,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             recovery.leave(self)
             await services.presence_leave(room=self.room, name=self.name, conn=self.channel_name)
             await self.channel_layer.group_discard(group_name(self.room), self.channel_name)
+        if self.owner:
+            await self.channel_layer.group_discard(owner_group(self.owner), self.channel_name)
 
     async def refuse(self, code: str, message: str, close_code: int) -> None:
         """Say why, then close: browsers do not expose close reasons reliably."""
@@ -229,6 +252,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     room=self.room, author=self.name, scheduled_id=event.id
                 )
                 await self.send_event(ScheduledCancelled(id=event.id))
+            elif isinstance(event, JobSeenIn):
+                await job_service.job_seen(owner=self.owner, job_id=event.id)
         except (ProtocolError, ServiceError) as exc:
             await self.send_event(Error(code=exc.code, message=exc.message, client_id=client_id))
         except PyMongoError:
@@ -243,6 +268,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.forwarded_seq = max(self.forwarded_seq, int(event["seq"]))
         await self.send(text_data=str(event["text"]))
         metrics.observe_fanout(float(event["published_at"]))
+
+    async def job_notice(self, event: dict[str, str]) -> None:
+        """One of the owner's jobs finished: forward the pre-encoded `job` event."""
+        await self.send(text_data=event["text"])
 
     async def relay_typing(self) -> None:
         """Pass 'typing' on to the room, at most once per TYPING_INTERVAL_S per connection."""

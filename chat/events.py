@@ -7,7 +7,15 @@ import time
 from channels.layers import get_channel_layer
 
 from chat import metrics
-from chat.protocol import MessageOut, PresenceJoin, PresenceLeave, Typing, group_name
+from chat.protocol import (
+    JobEvent,
+    MessageOut,
+    PresenceJoin,
+    PresenceLeave,
+    Typing,
+    group_name,
+    owner_group,
+)
 
 
 @metrics.redis_op("publish")
@@ -38,4 +46,11 @@ async def notify_presence(
     """Tell the room a name joined or left; `sender`, the joining connection, knows already."""
     await get_channel_layer().group_send(
         group_name(room), {"type": "chat.presence", "text": event.encode(), "sender": sender}
+    )
+
+
+async def notify_job(*, owner: str, event: JobEvent) -> None:
+    """Tell every open socket of the job's owner that it finished."""
+    await get_channel_layer().group_send(
+        owner_group(owner), {"type": "job.notice", "text": event.encode()}
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import unicodedata
@@ -132,7 +133,16 @@ class TypingIn(_ClientEvent):
     type: Literal["typing"]
 
 
-AnyClientEvent = MessageIn | HistoryIn | ScheduleIn | ScheduledListIn | ScheduledCancelIn | TypingIn
+class JobSeenIn(_ClientEvent):
+    """The client has shown a `job` notification: do not deliver it again."""
+
+    type: Literal["job.seen"]
+    id: StrictStr = Field(max_length=64)
+
+
+AnyClientEvent = (
+    MessageIn | HistoryIn | ScheduleIn | ScheduledListIn | ScheduledCancelIn | TypingIn | JobSeenIn
+)
 ClientEvent = Annotated[AnyClientEvent, Field(discriminator="type")]
 _client_event = TypeAdapter(ClientEvent)
 CLIENT_EVENT_TYPES = (
@@ -142,6 +152,7 @@ CLIENT_EVENT_TYPES = (
     "scheduled.list",
     "scheduled.cancel",
     "typing",
+    "job.seen",
 )
 # Codes a field validator raises that the client sees as they are (others: invalid_field).
 _FIELD_CODES = {"empty_text", "text_too_long", "invalid_deliver_at", "deliver_at_too_far"}
@@ -343,6 +354,17 @@ class ScheduledCancelled(ServerEvent):
     id: str
 
 
+class JobEvent(ServerEvent):
+    """One of the owner's jobs finished: sent to each of their sockets until one says job.seen."""
+
+    type: Literal["job"] = "job"
+    id: str
+    kind: str
+    status: Literal["completed", "failed"]
+    result_url: str | None = None
+    error: str | None = None
+
+
 def scheduled_reply(item: scheduling.ScheduledMessage, *, client_id: str | None) -> Scheduled:
     """The `scheduled` answer to a `schedule` request."""
     return Scheduled(id=item.id, deliver_at=item.deliver_at, client_id=client_id)
@@ -358,3 +380,8 @@ def scheduled_list(items: list[scheduling.ScheduledMessage]) -> ScheduledList:
 def group_name(room: str) -> str:
     """Channel-layer group of a room (validated room names are always valid group names)."""
     return f"room.{room}"
+
+
+def owner_group(owner: str) -> str:
+    """Channel-layer group of every socket of one job owner (any name becomes a valid group)."""
+    return "owner." + hashlib.sha256(owner.encode()).hexdigest()[:40]

@@ -1,4 +1,7 @@
-"""Process supervision for `runchat`: one listening socket, one daphne child per core."""
+"""Process supervision for `runchat`: one listening socket, one daphne child per core.
+
+Besides the daphne children it may run helper commands (the job worker), restarted alike.
+"""
 
 from __future__ import annotations
 
@@ -61,6 +64,8 @@ class Slot:
     """One worker position: the current child process and its crash history."""
 
     name: str
+    # A helper's command line; None for a daphne child serving the shared socket.
+    command: list[str] | None = None
     process: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
     failures: int = 0
@@ -75,21 +80,25 @@ class Supervisor:
     workers: int
     # Shared by the workers for their Prometheus samples (PROMETHEUS_MULTIPROC_DIR).
     metrics_dir: Path
+    helpers: dict[str, list[str]] = field(default_factory=dict)
     slots: list[Slot] = field(default_factory=list)
     stopping: bool = False
 
     def spawn(self, slot: Slot) -> None:
-        fd = self.sock.fileno()
         env = {
             **os.environ,
             "CHAT_WORKER_SLOT": slot.name,
             "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir),
         }
-        slot.process = subprocess.Popen(
-            [sys.executable, "-m", "chat.daphne_worker", "--fd", str(fd)],
-            pass_fds=(fd,),
-            env=env,
-        )
+        if slot.command is not None:
+            slot.process = subprocess.Popen(slot.command, env=env)
+        else:
+            fd = self.sock.fileno()
+            slot.process = subprocess.Popen(
+                [sys.executable, "-m", "chat.daphne_worker", "--fd", str(fd)],
+                pass_fds=(fd,),
+                env=env,
+            )
         slot.started_at = time.monotonic()
         log.info("worker %s started (pid %s)", slot.name, slot.process.pid)
 
@@ -98,6 +107,7 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         self.slots = [Slot(name=f"w{i + 1}") for i in range(self.workers)]
+        self.slots += [Slot(name=name, command=cmd) for name, cmd in self.helpers.items()]
         for slot in self.slots:
             self.spawn(slot)
         while not self.stopping:

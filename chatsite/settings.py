@@ -29,9 +29,11 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Before channels: the earlier app's command wins, and chat's runworker runs jobs
+    # (channels' own runworker serves channel-layer consumers, which this project has none of).
+    "chat",
     "channels",
     "ninja",
-    "chat",
 ]
 
 MIDDLEWARE = [
@@ -131,6 +133,20 @@ CHAT_SOCKET_SEND_BUFFER = env_int("CHAT_SOCKET_SEND_BUFFER", 256 * 1024)
 CHAT_SCHEDULER_IN_WORKERS = env_bool("CHAT_SCHEDULER_IN_WORKERS", True)
 CHAT_SCHEDULER_LEASE_MS = env_int("CHAT_SCHEDULER_LEASE_MS", 30_000)
 CHAT_SCHEDULER_MAX_SLEEP_S = env_int("CHAT_SCHEDULER_MAX_SLEEP_MS", 5000) / 1000
+# Background jobs (docs/jobs.md): a Redis stream with a consumer group; an entry not acked
+# within the visibility timeout is reclaimed by another worker; failures retry with
+# exponential backoff (base doubling up to the cap) until the last attempt, then dead-letter.
+CHAT_JOB_QUEUE = env_str("CHAT_JOB_QUEUE", "chat:jobs")  # Redis key prefix of the queue
+CHAT_JOB_VISIBILITY_MS = env_int("CHAT_JOB_VISIBILITY_MS", 30_000)
+CHAT_JOB_MAX_ATTEMPTS = env_int("CHAT_JOB_MAX_ATTEMPTS", 10)
+CHAT_JOB_BACKOFF_MS = env_int("CHAT_JOB_BACKOFF_MS", 1000)
+CHAT_JOB_BACKOFF_MAX_MS = env_int("CHAT_JOB_BACKOFF_MAX_MS", 300_000)
+CHAT_JOB_CONCURRENCY = env_int("CHAT_JOB_CONCURRENCY", 2)  # jobs one runworker runs at once
+CHAT_JOB_POLL_MS = env_int("CHAT_JOB_POLL_MS", 1000)
+# On SIGTERM a worker finishes the job in hand within this, else releases it to the queue.
+CHAT_JOB_STOP_GRACE_MS = env_int("CHAT_JOB_STOP_GRACE_MS", 8000)
+CHAT_JOB_WORKER_IN_RUNCHAT = env_bool("CHAT_JOB_WORKER_IN_RUNCHAT", True)
+CHAT_JOB_EXPORT_BATCH = env_int("CHAT_JOB_EXPORT_BATCH", 500)
 # Where runchat's workers share their Prometheus samples (its metric files are emptied at
 # start); empty: a private temporary directory per runchat, removed when it stops.
 CHAT_METRICS_DIR = env_str("CHAT_METRICS_DIR", "")

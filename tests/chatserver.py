@@ -116,6 +116,8 @@ def run_chat_server(*, workers: int = 2, env: dict[str, str] | None = None) -> I
             "CHAT_RATE_PER_S": "0",
             "CHAT_MAX_CONNECTIONS_PER_IP": "0",
             "CHAT_NEW_CONNECTIONS_PER_S_PER_IP": "0",
+            # The job worker runs only where a test asks for it.
+            "CHAT_JOB_WORKER_IN_RUNCHAT": "0",
             **(env or {}),
         },
         start_new_session=True,

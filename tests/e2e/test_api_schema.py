@@ -32,6 +32,10 @@ OPERATIONS = [
     ("POST", "/api/rooms/{room}/scheduled"),
     ("GET", "/api/rooms/{room}/scheduled"),
     ("DELETE", "/api/rooms/{room}/scheduled/{scheduled_id}"),
+    ("POST", "/api/jobs"),
+    ("GET", "/api/jobs"),
+    ("GET", "/api/jobs/{job_id}"),
+    ("GET", "/api/jobs/{job_id}/result"),
 ]
 MAX_EXAMPLES = 20
 # The documented 503s mean Redis or MongoDB did not answer in time; never a crash.
@@ -56,7 +60,12 @@ def server() -> Iterator[ChatServer]:
     require_services()
     database = f"apischema_{uuid.uuid4().hex[:12]}"
     try:
-        with run_chat_server(workers=1, env={"MONGO_DB": database}) as running:
+        env = {
+            "MONGO_DB": database,
+            "CHAT_JOB_QUEUE": f"{database}:jobs",
+            "CHAT_JOB_WORKER_IN_RUNCHAT": "1",
+        }
+        with run_chat_server(workers=1, env=env) as running:
             yield running
     finally:
         with pymongo.MongoClient(os.environ["MONGO_URL"], serverSelectionTimeoutMS=3000) as mongo:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import shutil
+import sys
 from typing import Any
 
 from django.conf import settings
@@ -13,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from chat import store
 from chat.clients import close_all
+from chat.jobs import records as job_records
 from chat.runner import Supervisor, bind_listener, prepare_metrics_dir
 
 log = logging.getLogger("chat.runchat")
@@ -21,6 +23,7 @@ log = logging.getLogger("chat.runchat")
 async def _prepare_store() -> None:
     try:
         await store.ensure_indexes()
+        await job_records.ensure_indexes()
     finally:
         await close_all()
 
@@ -49,10 +52,19 @@ class Command(BaseCommand):
         # The workers write their metrics there, so one scrape of any of them sums them all.
         metrics_dir, own_dir = prepare_metrics_dir(settings.CHAT_METRICS_DIR)
         shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
-        self.stdout.write(f"chatsite: http://{shown}:{port}/ served by {workers} workers")
+        # One job worker beside the daphne children unless jobs run elsewhere (docker-compose).
+        helpers = (
+            {"jobs": [sys.executable, str(settings.BASE_DIR / "manage.py"), "runworker"]}
+            if settings.CHAT_JOB_WORKER_IN_RUNCHAT
+            else {}
+        )
+        jobs = " and a job worker" if helpers else ""
+        self.stdout.write(f"chatsite: http://{shown}:{port}/ served by {workers} workers{jobs}")
         self.stdout.flush()
         try:
-            status = Supervisor(sock=sock, workers=workers, metrics_dir=metrics_dir).run()
+            status = Supervisor(
+                sock=sock, workers=workers, metrics_dir=metrics_dir, helpers=helpers
+            ).run()
         finally:
             if own_dir:
                 shutil.rmtree(metrics_dir, ignore_errors=True)

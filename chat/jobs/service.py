@@ -1,0 +1,98 @@
+"""State changes of jobs: create and enqueue, finish and notify, forget seen notices."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from pymongo.errors import PyMongoError
+from redis.exceptions import RedisError
+
+from chat import events
+from chat.errors import ServiceError
+from chat.jobs import kinds, queue, records
+from chat.protocol import JobEvent
+
+log = logging.getLogger(__name__)
+
+
+def result_url(job_id: str) -> str:
+    """Where a finished job's output is downloaded."""
+    return f"/api/jobs/{job_id}/result"
+
+
+async def job_create(*, kind: str, params: dict[str, str], owner: str) -> records.Job:
+    """Store a pending job and queue it; the id is the caller's receipt.
+
+    A job the queue refused is removed again, so no record waits for a run that never comes.
+    """
+    if kinds.handler_for(kind) is None:
+        raise ServiceError("invalid_kind", f"no such job kind: {kind}")
+    job_id = uuid.uuid4().hex
+    try:
+        job = await records.insert_job(job_id=job_id, kind=kind, params=params, owner=owner)
+    except PyMongoError as exc:
+        log.warning("job not stored: %s", type(exc).__name__)
+        raise ServiceError("unavailable", "the job could not be stored; try again") from None
+    try:
+        await queue.enqueue(job_id)
+    except RedisError as exc:
+        log.warning("job %s not queued: %s", job_id, type(exc).__name__)
+        await records.delete_job(job_id)
+        raise ServiceError("unavailable", "the job queue is unavailable; try again") from None
+    log.info("job %s created kind=%s", job_id, kind)
+    return job
+
+
+def _event(job: records.Job) -> JobEvent:
+    return JobEvent(
+        id=job.id,
+        kind=job.kind,
+        status="completed" if job.status == records.COMPLETED else "failed",
+        result_url=result_url(job.id) if job.status == records.COMPLETED else None,
+        error=job.error,
+    )
+
+
+async def _announce(job: records.Job) -> None:
+    """Keep the owner's notice, then send it to their open sockets (stored first: never lost)."""
+    event = _event(job)
+    await records.put_notice(job.id, owner=job.owner, event=event.model_dump(mode="json"))
+    try:
+        await events.notify_job(owner=job.owner, event=event)
+    except RedisError as exc:
+        # The stored notice reaches the owner on their next connect.
+        log.warning("job %s finished but not announced: %s", job.id, exc)
+
+
+async def job_complete(*, job: records.Job, result: records.ResultInfo) -> bool:
+    """Record the attempt's result and tell the owner; False if a newer run owns the job."""
+    finished = await records.complete(job.id, attempt=job.attempts, result=result)
+    if finished is None:
+        return False
+    log.info("job %s completed attempt=%d bytes=%d", job.id, job.attempts, result.size)
+    await _announce(finished)
+    return True
+
+
+async def job_fail(*, job: records.Job, error: str) -> bool:
+    """Record the job as failed for good and tell the owner; False if a newer run owns it."""
+    finished = await records.fail(job.id, attempt=job.attempts, error=error)
+    if finished is None:
+        return False
+    log.warning("job %s failed after %d attempts: %s", job.id, job.attempts, error)
+    await _announce(finished)
+    return True
+
+
+async def job_seen(*, owner: str, job_id: str) -> None:
+    """The owner has seen the job's notification: stop delivering it (idempotent)."""
+    try:
+        await records.delete_notice(job_id, owner=owner)
+    except PyMongoError:
+        raise ServiceError("unavailable", "could not record that; try again") from None
+
+
+def job_params(*, kind: str, room: str, fmt: str | None) -> dict[str, str]:
+    """The params a job keeps: the room, and for an export its format (JSON unless CSV)."""
+    return {"room": room, "format": fmt or "json"} if kind == "export" else {"room": room}

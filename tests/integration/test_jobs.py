@@ -1,0 +1,219 @@
+"""The job queue and worker against real Redis and the store: reclaim, retries, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from chat import store
+from chat.clients import mongo_db, redis
+from chat.jobs import kinds, queue, records, selectors, service
+from chat.jobs.worker import run_worker
+from chat.protocol import MessageOut
+from tests.chatserver import ROOT
+from tests.integration import jobkinds
+
+WAIT_S = 30.0
+VISIBILITY_MS = 1500
+
+
+@pytest.fixture(autouse=True)
+async def job_queue(settings: Any) -> AsyncIterator[str]:
+    """A queue of this test's own with short timings; its keys are deleted afterwards."""
+    prefix = f"test:jobs:{uuid.uuid4().hex[:10]}"
+    settings.CHAT_JOB_QUEUE = prefix
+    settings.CHAT_JOB_VISIBILITY_MS = VISIBILITY_MS
+    settings.CHAT_JOB_BACKOFF_MS = 20
+    settings.CHAT_JOB_BACKOFF_MAX_MS = 100
+    settings.CHAT_JOB_POLL_MS = 100
+    settings.CHAT_JOB_STOP_GRACE_MS = 300
+    jobkinds.register()
+    await records.ensure_indexes()
+    await queue.ensure_group()
+    yield prefix
+    jobkinds.unregister()
+    keys = [key async for key in redis().scan_iter(match=f"{prefix}:*")]
+    if keys:
+        await redis().delete(*keys)
+
+
+async def until(check: Callable[[], Awaitable[Any]], what: str, timeout: float = WAIT_S) -> Any:
+    """Poll `check` until it returns something truthy; fail after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = await check()
+        if value:
+            return value
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def finished(job_id: str) -> records.Job | None:
+    job = await records.get_job(job_id)
+    return job if job and job.status in (records.COMPLETED, records.FAILED) else None
+
+
+class Worker:
+    """An in-process worker run as a task, stopped at the end of the block."""
+
+    def __init__(self, name: str, concurrency: int = 1) -> None:
+        self.name, self.concurrency = name, concurrency
+        self.stop = asyncio.Event()
+
+    async def __aenter__(self) -> Worker:
+        self.task = asyncio.ensure_future(
+            run_worker(self.stop, name=self.name, concurrency=self.concurrency)
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.stop.set()
+        await asyncio.wait_for(self.task, 10)
+
+
+async def output(job: records.Job) -> bytes:
+    return b"".join([chunk async for chunk in selectors.job_result(job)])
+
+
+async def create(kind: str, owner: str = "", **params: str) -> str:
+    owner = owner or f"owner-{uuid.uuid4().hex[:8]}"
+    return (await service.job_create(kind=kind, params=params, owner=owner)).id
+
+
+async def test_a_job_failing_three_times_then_succeeding_completes_with_four_attempts() -> None:
+    """Each failure retries after a backoff; the fourth run's result is the job's result."""
+    job_id = await create("test-flaky", fail_times="3")
+    async with Worker("w-flaky"):
+        job = await until(lambda: finished(job_id), "the flaky job to finish")
+    assert job.status == records.COMPLETED
+    assert job.attempts == 4
+    assert job.error is None
+    assert await output(job) == b"attempt 4"
+    status = await selectors.queue_status()
+    assert (status.waiting, status.in_flight, status.delayed, status.dead) == (0, 0, 0, 0)
+
+
+async def test_a_job_that_always_fails_ends_failed_in_the_dead_letter_stream() -> None:
+    """After the last attempt the job is failed with the last error and dead-lettered."""
+    owner = f"bob-{uuid.uuid4().hex[:6]}"
+    job_id = await create("test-broken", owner=owner)
+    async with Worker("w-broken"):
+        job = await until(lambda: finished(job_id), "the broken job to fail")
+    assert job.status == records.FAILED
+    assert job.attempts == 10
+    assert job.error == "ValueError: broken on attempt 10"
+    dead = await queue.dead_letters()
+    assert [(d["job"], d["attempts"]) for d in dead] == [(job_id, "10")]
+    assert (await selectors.queue_status()).dead == 1
+    [notice] = await selectors.pending_notices(owner=owner)
+    assert (notice.id, notice.status, notice.result_url) == (job_id, "failed", None)
+
+
+async def test_a_worker_killed_mid_job_is_replaced_after_the_visibility_timeout(
+    job_queue: str,
+) -> None:
+    """SIGKILL during a run: another worker reclaims the entry once it is idle long enough,
+    re-runs it from the start, and the job completes exactly once."""
+    owner = f"carol-{uuid.uuid4().hex[:6]}"
+    job_id = await create("test-stall", owner=owner)
+    env = {**os.environ, "CHAT_JOB_QUEUE": job_queue, "CHAT_JOB_VISIBILITY_MS": str(VISIBILITY_MS)}
+    victim = subprocess.Popen(
+        [sys.executable, "-m", "tests.integration.jobkinds"], cwd=ROOT, env=env
+    )
+    try:
+
+        async def first_chunk_written() -> bool:
+            return await mongo_db()[records.CHUNKS].count_documents({"job": job_id}) > 0
+
+        await until(first_chunk_written, "the first attempt to write a chunk")
+    finally:
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(10)
+    killed_at = time.monotonic()
+    job = await records.get_job(job_id)
+    assert (job.status, job.attempts) == (records.RUNNING, 1)
+
+    async with Worker("w-rescuer"):
+        job = await until(lambda: finished(job_id), "the reclaimed job to finish")
+        took = time.monotonic() - killed_at
+        # Nobody runs it again: wait out another visibility timeout.
+        await asyncio.sleep(VISIBILITY_MS / 1000 + 0.5)
+    assert took >= VISIBILITY_MS / 1000 - 0.2, "reclaimed before the visibility timeout"
+    job = await records.get_job(job_id)
+    assert (job.status, job.attempts, job.worker) == (records.COMPLETED, 2, "w-rescuer-1")
+    assert await output(job) == b"done by attempt 2"
+    assert await mongo_db()[records.CHUNKS].count_documents({"job": job_id}) == 1
+    assert [n.id for n in await selectors.pending_notices(owner=owner)] == [job_id]
+    status = await selectors.queue_status()
+    assert (status.waiting, status.in_flight) == (0, 0)
+
+
+async def test_a_stopping_worker_releases_the_job_it_cannot_finish_in_time() -> None:
+    """Stop with a run in hand past the grace time: the job is pending and queued again."""
+    job_id = await create("test-stall")
+    async with Worker("w-stopping") as worker:
+        await until(
+            lambda: mongo_db()[records.CHUNKS].count_documents({"job": job_id}),
+            "the run to start",
+        )
+        worker.stop.set()
+        await asyncio.wait_for(worker.task, 10)
+    job = await records.get_job(job_id)
+    assert (job.status, job.attempts) == (records.PENDING, 0)
+    status = await selectors.queue_status()
+    assert (status.waiting, status.in_flight, status.workers) == (1, 0, [])
+
+    async def taken_by_next() -> bool:
+        job = await records.get_job(job_id)
+        return job.status == records.RUNNING and job.worker == "w-next-1"
+
+    # The released attempt did not count: the next worker runs attempt 1 again at once.
+    async with Worker("w-next"):
+        await until(taken_by_next, "another worker to take the released job", timeout=5)
+        assert (await records.get_job(job_id)).attempts == 1
+
+
+async def test_several_workers_run_each_job_once() -> None:
+    """Two workers with two slots each share ten jobs; every job runs exactly once."""
+    ids = [await create("test-flaky", fail_times="0") for _ in range(10)]
+    async with Worker("w-a", concurrency=2), Worker("w-b", concurrency=2):
+        for job_id in ids:
+            await until(lambda job_id=job_id: finished(job_id), "every job to finish")
+        status = await selectors.queue_status()
+        assert sorted(w.name for w in status.workers) == ["w-a", "w-b"]
+    jobs = [await records.get_job(job_id) for job_id in ids]
+    assert {(j.status, j.attempts) for j in jobs} == {(records.COMPLETED, 1)}
+
+
+async def test_export_writes_the_whole_room_in_small_batches(room: str, settings: Any) -> None:
+    """An export reads the room in batches and writes its transcript in several chunks."""
+    settings.CHAT_JOB_EXPORT_BATCH = 7
+    text = "y" * 3000
+    await store.insert_many(
+        [
+            MessageOut(
+                id=f"{i:024x}", seq=i, room=room, author=f"u{i % 3}", text=text, ts=records.now()
+            )
+            for i in range(1, 201)
+        ]
+    )
+    job_id = await create("export", room=room, format="csv")
+    async with Worker("w-export"):
+        job = await until(lambda: finished(job_id), "the export to finish")
+    assert job.status == records.COMPLETED
+    assert job.result.chunks == 3  # 200 x 3 KB in 256 KiB chunks
+    assert (job.progress_done, job.progress_total) == (200, 200)
+    lines = (await output(job)).decode().splitlines()
+    assert lines[0] == "seq,id,ts,author,text"
+    assert [int(line.split(",")[0]) for line in lines[1:]] == list(range(1, 201))
+    assert job.result.filename == f"{room}-export-{job_id[:8]}.csv"
+    assert kinds.handler_for("export") is not None
