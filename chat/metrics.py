@@ -63,7 +63,9 @@ SCHEDULED_PENDING = Gauge(
     "chat_scheduled_pending", "scheduled messages not yet delivered", multiprocess_mode="mostrecent"
 )
 JOB_QUEUE_DEPTH = Gauge(
-    "chat_job_queue_depth", "jobs waiting in the job queue", multiprocess_mode="mostrecent"
+    "chat_job_queue_depth",
+    "jobs waiting in the job queue, not yet taken by a worker",
+    multiprocess_mode="mostrecent",
 )
 
 
