@@ -91,3 +91,22 @@ def test_sign_up_log_in_chat_and_a_guest_cannot_take_the_name(
     expect(dave.locator(".guest-tag")).to_have_text("guest")
     expect(guest.locator(MESSAGES + " .guest-tag")).to_have_count(1)
     carol.screenshot(path=SCREENSHOTS / "account-chat.png")
+
+
+def test_staff_reach_the_status_page_and_the_admin(
+    open_page: PageOpener, chat_server: ChatServer, room: str
+) -> None:
+    """A staff user sees Status and Admin in the header; /status shows the server's figures."""
+    chat_server.create_user("root", PASSWORD, staff=True)
+    page = open_page(f"/r/{room}/")
+    expect(page.locator("#name-dialog")).to_be_visible()
+    log_in(page, room, "root")
+    send(page, "a message to count")
+    page.get_by_role("link", name="Status").click()
+    expect(page.get_by_role("heading", name="Status")).to_be_visible()
+    stored = page.locator("#counts tr").filter(has_text="Messages stored").locator("td").nth(1)
+    assert int(stored.inner_text()) >= 1
+    expect(page.locator("#latencies")).to_contain_text("MongoDB: insert")
+    page.screenshot(path=SCREENSHOTS / "status.png", full_page=True)
+    page.get_by_role("link", name="Admin").click()
+    expect(page.get_by_role("heading", name="Site administration")).to_be_visible()
