@@ -240,9 +240,11 @@ async def schedule_message(
     request: HttpRequest, room: str, body: ScheduleBody
 ) -> Status[ScheduledOut]:
     """Deliver `text` to the room at `deliver_at`, posted by `author`."""
+    who = await _identity(request, body.author, where="body", field="author")
     item = await services.scheduled_message_create(
         room=_room(room),
-        author=(await _identity(request, body.author, where="body", field="author")).name,
+        author=who.name,
+        account=who.account,
         text=body.text,
         deliver_at=body.deliver_at,
         client_id=body.client_id,
