@@ -161,3 +161,7 @@ class MessageAdmin(admin.ModelAdmin):
         noun = "message" if deleted == 1 else "messages"
         self.message_user(request, f"Deleted {deleted} {noun}.", messages.SUCCESS)
         return back
+
+
+# The Jobs page lives with the jobs; importing it registers it with the admin site.
+from chat.jobs import admin as jobs_admin  # noqa: E402, F401

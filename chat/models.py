@@ -21,3 +21,21 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return self.id
+
+
+class Job(models.Model):
+    """Stand-in so the admin lists "Jobs" under Chat, with a view permission for the page.
+
+    There is no table: the page reads job records and the queue through chat.jobs.
+    """
+
+    id = models.CharField(primary_key=True, max_length=32)
+
+    class Meta:
+        managed = False
+        default_permissions = ("view",)
+        verbose_name = "job"
+        verbose_name_plural = "jobs"
+
+    def __str__(self) -> str:
+        return self.id

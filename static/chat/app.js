@@ -317,6 +317,21 @@
     return true;
   }
 
+  // A frame that gets no answer (nothing to track); false when not connected.
+  function sendQuiet(event) {
+    if (!online || !ws || ws.readyState !== WebSocket.OPEN) return false;
+    ws.send(JSON.stringify(event));
+    return true;
+  }
+
+  // An unacknowledged job event is delivered again on the next connect, so a lost
+  // job.seen only means the link shows once more.
+  const exportsUi = window.ChatExports.create({
+    room,
+    name: () => name,
+    seen: (id) => sendQuiet({ type: "job.seen", id }),
+  });
+
   function sendMessage(entry) {
     const { clientId, text } = entry;
     typingSentAt = 0; // a sent message ends the typing; the next keystroke announces again
@@ -367,6 +382,9 @@
           listAgain = false;
           requestScheduled();
         }
+        break;
+      case "job":
+        exportsUi.onJob(event);
         break;
       case "scheduled.cancelled":
         takeRequest((r) => r.kind === "cancel" && r.id === event.id);
@@ -782,9 +800,7 @@
   input.addEventListener("input", () => {
     const now = Date.now();
     if (!input.value.trim() || now - typingSentAt < TYPING_SEND_MS) return;
-    if (!online || !ws || ws.readyState !== WebSocket.OPEN) return;
-    typingSentAt = now;
-    ws.send(JSON.stringify({ type: "typing" })); // no reply comes, so no request is tracked
+    if (sendQuiet({ type: "typing" })) typingSentAt = now;
   });
 
   function onTyping(event) {

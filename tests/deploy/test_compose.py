@@ -80,11 +80,24 @@ def services() -> dict[str, str]:
     return service_blocks(result.stdout)
 
 
-def test_compose_file_defines_redis_mongo_and_app() -> None:
-    """`config --services` validates the file and lists exactly the three services."""
+def test_compose_file_defines_redis_mongo_app_and_worker() -> None:
+    """`config --services` validates the file and lists exactly the four services."""
     result = docker_compose("config", "--services")
     assert result.returncode == 0, result.stderr
-    assert sorted(result.stdout.split()) == ["app", "mongo", "redis"]
+    assert sorted(result.stdout.split()) == ["app", "mongo", "redis", "worker"]
+
+
+def test_jobs_run_in_the_worker_service_not_in_the_app(services: dict[str, str]) -> None:
+    """The worker runs `runworker` against the same stores after they are healthy; the app's
+    runchat starts no job worker of its own."""
+    worker = services["worker"]
+    assert "manage.py" in worker and "runworker" in worker
+    for line in ("REDIS_URL: redis://redis:6379/0", "MONGO_URL: mongodb://mongo:27017/"):
+        assert line in worker and line in services["app"]
+    for name in ("redis", "mongo"):
+        assert re.search(rf"{name}:\n\s*condition: service_healthy", worker)
+    assert "CHAT_JOB_WORKER_IN_RUNCHAT: '0'" in services["app"]
+    assert "ports:" not in worker
 
 
 def test_app_publishes_port_4810(services: dict[str, str]) -> None:
