@@ -10,6 +10,9 @@ from channels.testing import WebsocketCommunicator
 
 from chat.routing import websocket_urlpatterns
 
+# A guest's name is checked against the registered users (Django's tables).
+pytestmark = pytest.mark.django_db(transaction=True)
+
 
 async def test_open_and_close_are_logged_without_message_text(
     room: str, caplog: pytest.LogCaptureFixture
@@ -22,6 +25,7 @@ async def test_open_and_close_are_logged_without_message_text(
     assert connected
     await communicator.receive_json_from(timeout=5)  # welcome
     await communicator.receive_json_from(timeout=5)  # history
+    assert (await communicator.receive_json_from(timeout=5))["type"] == "presence"
     await communicator.send_json_to({"type": "message", "text": "secret plans", "client_id": "c"})
     kinds = set()
     for _ in range(2):  # the ack and the broadcast, in either order
