@@ -41,10 +41,14 @@ from chat.protocol import (
     HISTORY_MAX_PAGE,
     HISTORY_PAGE,
     MAX_NAME,
+    MAX_QUERY,
     MAX_TEXT,
+    SEARCH_MAX_PAGE,
+    SEARCH_PAGE,
     MessageOut,
     ProtocolError,
     check_deliver_at,
+    check_query,
     check_text,
     validate_name,
     validate_room,
@@ -68,6 +72,8 @@ _FIELD_CODES = {
     "deliver_at_too_far",
     "invalid_name",
     "invalid_room",
+    "empty_query",
+    "query_too_long",
     "name_taken",
 }
 _STATUS = {
@@ -322,6 +328,7 @@ class RoomOut(Schema):
 
     room: str
     messages: int = Field(description="how many messages the room holds")
+    members: int = Field(description="how many names are present in it now (docs/protocol.md)")
     last_seq: int = Field(description="seq of its newest message")
     last_ts: WireTime = Field(description="when its newest message was stored (UTC)")
 
@@ -381,10 +388,16 @@ async def list_rooms(
     ),
     limit: int = Query(100, ge=1, le=1000, description="at most this many rooms"),
 ) -> list[RoomOut]:
-    """Rooms that hold messages, with their message count and last activity."""
+    """Rooms that hold messages: message count, last activity, and who is present now."""
     rooms = await selectors.room_list(order=order, limit=limit)
     return [
-        RoomOut(room=r.room, messages=r.messages, last_seq=r.last_seq, last_ts=r.last_ts)
+        RoomOut(
+            room=r.stats.room,
+            messages=r.stats.messages,
+            members=r.members,
+            last_seq=r.stats.last_seq,
+            last_ts=r.stats.last_ts,
+        )
         for r in rooms
     ]
 
@@ -444,6 +457,49 @@ async def post_message(
         client_id=body.client_id,
     )
     return Status(201, PostedOut(id=message.id, seq=message.seq, client_id=body.client_id))
+
+
+class SearchOut(Schema):
+    """Matching messages newest first, as the WebSocket `search` event without `type`."""
+
+    q: str = Field(description="the query as searched (outer whitespace trimmed)")
+    messages: list[MessageItem]
+    has_more: bool = Field(description="older matches exist: ask again with before_seq")
+    before_seq: int | None = None
+
+
+def _query(raw: str) -> str:
+    try:
+        return check_query(raw)
+    except PydanticCustomError as exc:
+        error = {"loc": ("query", "q"), "type": exc.type, "msg": exc.message()}
+        raise ValidationError([error]) from None
+
+
+@messages.get(
+    "/rooms/{room}/search",
+    response={200: SearchOut, 422: ErrorOut, 503: ErrorOut},
+    summary="Search a room's messages",
+)
+async def search_messages(
+    request: HttpRequest,
+    room: str = _ROOM_PATH,
+    q: str = Query("", description=f"1-{MAX_QUERY} characters, any case"),
+    before_seq: int | None = Query(
+        None, gt=0, le=_MAX_SEQ, description="the next page: seq of the oldest match so far"
+    ),
+    limit: int = Query(SEARCH_PAGE, ge=1, le=SEARCH_MAX_PAGE),
+) -> SearchOut:
+    """Messages containing `q` as a substring in any case (no pattern syntax), newest first."""
+    found = await selectors.search(
+        room=_room(room), q=_query(q), before_seq=before_seq, limit=limit
+    )
+    return SearchOut(
+        q=found.q,
+        messages=[MessageItem.model_validate(m.model_dump()) for m in found.messages],
+        has_more=found.has_more,
+        before_seq=found.before_seq,
+    )
 
 
 # ---- background jobs --------------------------------------------------------------------

@@ -29,6 +29,9 @@ MAX_TEXT = 4000
 MAX_NAME = 32
 HISTORY_PAGE = 50
 HISTORY_MAX_PAGE = 200
+SEARCH_PAGE = 20
+SEARCH_MAX_PAGE = 50
+MAX_QUERY = 200
 
 # Close codes sent after an `error` event when a connection cannot be served.
 CLOSE_BAD_REQUEST = 4400
@@ -88,18 +91,46 @@ class MessageIn(_ClientEvent):
 
 
 class HistoryIn(_ClientEvent):
-    """Ask for older messages (`before_seq`), newer ones (`after_seq`), or the newest page."""
+    """Ask for older messages (`before_seq`), newer ones (`after_seq`), the messages around
+    one (`around_seq`: a search result in context), or the newest page."""
 
     type: Literal["history"]
     before_seq: StrictInt | None = Field(default=None, gt=0)
     after_seq: StrictInt | None = Field(default=None, ge=0)
+    around_seq: StrictInt | None = Field(default=None, gt=0)
     limit: StrictInt = Field(default=HISTORY_PAGE, ge=1, le=HISTORY_MAX_PAGE)
 
     @model_validator(mode="after")
     def _one_cursor(self) -> HistoryIn:
-        if self.before_seq is not None and self.after_seq is not None:
-            raise PydanticCustomError("invalid_field", "give before_seq or after_seq, not both")
+        cursors = (self.before_seq, self.after_seq, self.around_seq)
+        if sum(cursor is not None for cursor in cursors) > 1:
+            raise PydanticCustomError(
+                "invalid_field", "give one of before_seq, after_seq, around_seq"
+            )
         return self
+
+
+def check_query(raw: str) -> str:
+    """A search query: outer whitespace trimmed, 1-MAX_QUERY characters (a field validator)."""
+    query = raw.strip()
+    if not query:
+        raise PydanticCustomError("empty_query", "q must not be empty")
+    if len(query) > MAX_QUERY:
+        raise PydanticCustomError(
+            "query_too_long", "q is longer than {limit} characters", {"limit": MAX_QUERY}
+        )
+    return query
+
+
+class SearchIn(_ClientEvent):
+    """Find the room's messages containing `q` (any case), newest first, older than before_seq."""
+
+    type: Literal["search"]
+    q: StrictStr
+    limit: StrictInt = Field(default=SEARCH_PAGE, ge=1, le=SEARCH_MAX_PAGE)
+    before_seq: StrictInt | None = Field(default=None, gt=0)
+
+    _query = field_validator("q")(check_query)
 
 
 class ScheduleIn(_ClientEvent):
@@ -141,7 +172,14 @@ class JobSeenIn(_ClientEvent):
 
 
 AnyClientEvent = (
-    MessageIn | HistoryIn | ScheduleIn | ScheduledListIn | ScheduledCancelIn | TypingIn | JobSeenIn
+    MessageIn
+    | HistoryIn
+    | ScheduleIn
+    | ScheduledListIn
+    | ScheduledCancelIn
+    | TypingIn
+    | JobSeenIn
+    | SearchIn
 )
 ClientEvent = Annotated[AnyClientEvent, Field(discriminator="type")]
 _client_event = TypeAdapter(ClientEvent)
@@ -152,10 +190,18 @@ CLIENT_EVENT_TYPES = (
     "scheduled.list",
     "scheduled.cancel",
     "typing",
+    "search",
     "job.seen",
 )
 # Codes a field validator raises that the client sees as they are (others: invalid_field).
-_FIELD_CODES = {"empty_text", "text_too_long", "invalid_deliver_at", "deliver_at_too_far"}
+_FIELD_CODES = {
+    "empty_text",
+    "text_too_long",
+    "invalid_deliver_at",
+    "deliver_at_too_far",
+    "empty_query",
+    "query_too_long",
+}
 
 
 def parse_client_event(frame: str | bytes) -> AnyClientEvent:
@@ -183,6 +229,8 @@ def _protocol_error(exc: ValidationError) -> ProtocolError:
     code = first["type"] if first["type"] in _FIELD_CODES else "invalid_field"
     if first["type"] == "missing" and field == "text":
         code = "empty_text"
+    if first["type"] == "missing" and field == "q":
+        code = "empty_query"
     return ProtocolError(code, f"{field}: {first['msg']}")
 
 
@@ -257,7 +305,8 @@ class Welcome(ServerEvent):
 class History(ServerEvent):
     """A page of messages in ascending `seq` order and the cursor it answers.
 
-    `has_more`: more exist in the page's direction (newer for `after_seq`, older otherwise).
+    `has_more`: more exist in the page's direction (newer for `after_seq`, older otherwise);
+    an `around_seq` page also says whether newer ones exist (`has_newer`).
     """
 
     type: Literal["history"] = "history"
@@ -265,6 +314,18 @@ class History(ServerEvent):
     has_more: bool
     before_seq: int | None = None
     after_seq: int | None = None
+    around_seq: int | None = None
+    has_newer: bool | None = None
+
+
+class SearchResults(ServerEvent):
+    """Messages containing `q` (any case), newest first; `has_more`: older matches exist."""
+
+    type: Literal["search"] = "search"
+    q: str
+    messages: list[MessageOut]
+    has_more: bool
+    before_seq: int | None = None
 
 
 class Ack(ServerEvent):

@@ -3,10 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Literal
 
+from redis.exceptions import RedisError
+
 from chat import presence, scheduler, scheduling, store
-from chat.protocol import HISTORY_MAX_PAGE, HISTORY_PAGE, History, MessageOut, Presence
+from chat.protocol import (
+    HISTORY_MAX_PAGE,
+    HISTORY_PAGE,
+    SEARCH_PAGE,
+    History,
+    MessageOut,
+    Presence,
+    SearchResults,
+)
+
+
+@dataclass(frozen=True)
+class RoomListing:
+    """A room's stored figures and how many names are present in it now."""
+
+    stats: store.RoomStats
+    members: int
 
 
 async def history_page(
@@ -21,6 +40,29 @@ async def history_after(*, room: str, after_seq: int, limit: int = HISTORY_PAGE)
     """The oldest `limit` messages newer than `after_seq` (a gap fill)."""
     page = await store.page_after(room, after_seq=after_seq, limit=limit)
     return History(messages=page.messages, has_more=page.has_more, after_seq=after_seq)
+
+
+async def history_around(*, room: str, around_seq: int, limit: int = HISTORY_PAGE) -> History:
+    """About `limit` messages centred on `around_seq` (itself included when stored).
+
+    `has_more`: older ones exist; `has_newer`: newer ones exist.
+    """
+    older = await store.page_before(room, before_seq=around_seq + 1, limit=limit // 2 + 1)
+    newer = await store.page_after(room, after_seq=around_seq, limit=limit - len(older.messages))
+    return History(
+        messages=older.messages + newer.messages,
+        has_more=older.has_more,
+        around_seq=around_seq,
+        has_newer=newer.has_more,
+    )
+
+
+async def search(
+    *, room: str, q: str, before_seq: int | None = None, limit: int = SEARCH_PAGE
+) -> SearchResults:
+    """The room's messages containing `q` in any case, newest first, older than before_seq."""
+    page = await store.search(room, text=q, before_seq=before_seq, limit=limit)
+    return SearchResults(q=q, messages=page.messages, has_more=page.has_more, before_seq=before_seq)
 
 
 async def catch_up(*, room: str, after_seq: int) -> AsyncIterator[History]:
@@ -40,18 +82,16 @@ async def catch_up(*, room: str, after_seq: int) -> AsyncIterator[History]:
 
 
 async def room_list(
-    *, order: Literal["recent", "busiest"] = "recent", limit: int | None = None
-) -> list[store.RoomStats]:
-    """Rooms with stored messages and their figures: latest activity or most messages first.
-
-    Reads every message's (room, seq, ts) once, whatever the limit (see docs/api.md).
-    """
-    rooms = await store.room_stats_all()
-    if order == "busiest":
-        rooms.sort(key=lambda r: (-r.messages, -r.last_ts.timestamp(), r.room))
-    else:
-        rooms.sort(key=lambda r: (-r.last_ts.timestamp(), -r.messages, r.room))
-    return rooms if limit is None else rooms[:limit]
+    *, order: Literal["recent", "busiest"] = "recent", limit: int = 100
+) -> list[RoomListing]:
+    """Rooms with stored messages, their figures and how many are present in each: latest
+    activity or most messages first. Reads the kept per-room figures, not the messages."""
+    rooms = await store.room_figures(order=order, limit=limit)
+    try:
+        present = await presence.counts([r.room for r in rooms])
+    except RedisError:
+        present = {}  # the figures still help; members show as 0 until Redis answers
+    return [RoomListing(stats=r, members=present.get(r.room, 0)) for r in rooms]
 
 
 async def last_seq(*, room: str) -> int:

@@ -10,16 +10,20 @@ from typing import Any
 from bson import ObjectId
 from bson.errors import InvalidId
 from pymongo import ASCENDING, DESCENDING
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from chat import metrics
 from chat.clients import mongo_db
 from chat.protocol import MessageOut
 
 MESSAGES = "messages"
-# Per-room floor for sequence numbers, raised before messages are deleted, so a counter
-# re-seeded after deletes never hands out the seq of a deleted message again.
+# Per room: the floor for sequence numbers, raised before messages are deleted, so a counter
+# re-seeded after deletes never hands out the seq of a deleted message again; and its
+# figures (messages, last_seq, last_ts), kept as messages are stored and deleted.
 ROOMS = "rooms"
+# One-off markers, such as "the room figures were computed for messages stored before them".
+META = "meta"
+_ROOM_FIGURES_READY = "room_figures"
 
 
 class DuplicateSeq(Exception):
@@ -52,6 +56,52 @@ async def ensure_indexes() -> None:
         [("room", ASCENDING), ("client_id", ASCENDING)], unique=True, name="room_client_id"
     )
     await coll.create_index([("ts", ASCENDING)], name="ts")
+    await _backfill_room_figures()
+
+
+async def _backfill_room_figures() -> None:
+    """Give rooms stored before room figures were kept their figures, once per database.
+
+    Messages stored while this runs may be counted twice or not at all; it runs at start,
+    before workers serve (runchat), so in practice only when upgrading a busy database.
+    """
+    meta = mongo_db()[META]
+    if await meta.find_one({"_id": _ROOM_FIGURES_READY}) is not None:
+        return
+    for stats in await room_stats_all():
+        await mongo_db()[ROOMS].update_one(
+            {"_id": stats.room},
+            {
+                "$set": {
+                    "messages": stats.messages,
+                    "last_seq": stats.last_seq,
+                    "last_ts": stats.last_ts,
+                }
+            },
+            upsert=True,
+        )
+    await meta.update_one({"_id": _ROOM_FIGURES_READY}, {"$set": {"done": True}}, upsert=True)
+
+
+async def _count_stored(room: str, *, count: int, last_seq: int, last_ts: datetime) -> None:
+    """Add `count` stored messages to the room's figures (one small upsert by _id)."""
+    await mongo_db()[ROOMS].update_one(
+        {"_id": room},
+        {"$inc": {"messages": count}, "$max": {"last_seq": last_seq, "last_ts": last_ts}},
+        upsert=True,
+    )
+
+
+async def _recount(room: str) -> None:
+    """Set the room's figures from what it holds (after deletes, which are rare)."""
+    count = await mongo_db()[MESSAGES].count_documents({"room": room})
+    newest = await mongo_db()[MESSAGES].find_one(
+        {"room": room}, projection={"seq": 1, "ts": 1}, sort=[("seq", DESCENDING)]
+    )
+    figures: dict[str, Any] = {"messages": count}
+    if newest is not None:
+        figures |= {"last_seq": newest["seq"], "last_ts": newest["ts"]}
+    await mongo_db()[ROOMS].update_one({"_id": room}, {"$set": figures}, upsert=True)
 
 
 def _to_doc(message: MessageOut, client_id: str | None = None) -> dict[str, Any]:
@@ -79,17 +129,58 @@ def _from_doc(doc: dict[str, Any]) -> MessageOut:
     )
 
 
+_DUPLICATE_KEY = 11000
+
+
 @metrics.mongo_op("insert")
 async def insert_message(message: MessageOut, *, client_id: str | None = None) -> None:
     """Store one message; raise DuplicateClientId for a resend, DuplicateSeq for a taken seq."""
     try:
         await mongo_db()[MESSAGES].insert_one(_to_doc(message, client_id))
     except DuplicateKeyError:
-        # Both unique indexes raise the same error (FerretDB does not say which), so ask.
-        original = await find_by_client_id(message.room, client_id) if client_id else None
-        if original is not None:
-            raise DuplicateClientId(original) from None
-        raise DuplicateSeq(f"{message.room}#{message.seq}") from None
+        raise await _duplicate(message, client_id) from None
+    await _count_stored(message.room, count=1, last_seq=message.seq, last_ts=message.ts)
+
+
+@metrics.mongo_op("insert")
+async def insert_messages(
+    entries: list[tuple[MessageOut, str | None]],
+) -> list[Exception | None]:
+    """Store (message, client_id) pairs of one room in one unordered insert; one outcome each.
+
+    None when stored; otherwise what insert_message would raise for that message alone
+    (DuplicateClientId, DuplicateSeq, or the server's error). One failure stops no other.
+    """
+    outcomes: list[Exception | None] = [None] * len(entries)
+    try:
+        await mongo_db()[MESSAGES].insert_many(
+            [_to_doc(message, client_id) for message, client_id in entries], ordered=False
+        )
+    except BulkWriteError as exc:
+        for error in exc.details.get("writeErrors", []):
+            index = error["index"]
+            message, client_id = entries[index]
+            if error.get("code") == _DUPLICATE_KEY:
+                outcomes[index] = await _duplicate(message, client_id)
+            else:
+                outcomes[index] = OperationFailure(error.get("errmsg", ""), error.get("code"))
+    stored = [
+        message for (message, _), outcome in zip(entries, outcomes, strict=True) if not outcome
+    ]
+    if stored:
+        newest = max(stored, key=lambda message: message.seq)
+        await _count_stored(newest.room, count=len(stored), last_seq=newest.seq, last_ts=newest.ts)
+    return outcomes
+
+
+async def _duplicate(
+    message: MessageOut, client_id: str | None
+) -> DuplicateClientId | DuplicateSeq:
+    # Both unique indexes raise the same error (FerretDB does not say which), so ask.
+    original = await find_by_client_id(message.room, client_id) if client_id else None
+    if original is not None:
+        return DuplicateClientId(original)
+    return DuplicateSeq(f"{message.room}#{message.seq}")
 
 
 @metrics.mongo_op("find_by_client_id")
@@ -104,6 +195,10 @@ async def insert_many(messages: list[MessageOut]) -> int:
     if not messages:
         return 0
     result = await mongo_db()[MESSAGES].insert_many([_to_doc(m) for m in messages], ordered=False)
+    for room in {m.room for m in messages}:
+        newest = max((m for m in messages if m.room == room), key=lambda m: m.seq)
+        stored = sum(1 for m in messages if m.room == room)
+        await _count_stored(room, count=stored, last_seq=newest.seq, last_ts=newest.ts)
     return len(result.inserted_ids)
 
 
@@ -119,12 +214,12 @@ async def max_seq(room: str) -> int:
 async def highest_seq_ever(room: str) -> int:
     """Highest seq the room ever stored, deleted messages included: where numbering resumes."""
     floor = await mongo_db()[ROOMS].find_one({"_id": room}, projection={"seq_floor": 1})
-    return max(await max_seq(room), int(floor["seq_floor"]) if floor else 0)
+    return max(await max_seq(room), int(floor.get("seq_floor", 0)) if floor else 0)
 
 
-async def _raise_seq_floors(query: dict[str, Any]) -> None:
+async def _raise_seq_floors(affected: list[str]) -> None:
     rooms = mongo_db()[ROOMS]
-    for room in await mongo_db()[MESSAGES].distinct("room", query):
+    for room in affected:
         await rooms.update_one(
             {"_id": room}, {"$max": {"seq_floor": await max_seq(room)}}, upsert=True
         )
@@ -151,6 +246,21 @@ async def page_after(room: str, *, after_seq: int, limit: int) -> Page:
         .sort("seq", ASCENDING)
         .limit(limit + 1)
     )
+    docs = await cursor.to_list(length=limit + 1)
+    return Page([_from_doc(d) for d in docs[:limit]], len(docs) > limit)
+
+
+async def search(room: str, *, text: str, before_seq: int | None, limit: int) -> Page:
+    """The `limit` newest messages below `before_seq` containing `text` in any case,
+    newest first; `has_more` when older matches exist.
+
+    A `$regex` of the escaped text with option `i`: FerretDB runs it (as a scan of the room's
+    messages), and no regex metacharacter in a query means anything but itself.
+    """
+    query = _filter(room=room, text=text, before=None)
+    if before_seq is not None:
+        query["seq"] = {"$lt": before_seq}
+    cursor = mongo_db()[MESSAGES].find(query).sort("seq", DESCENDING).limit(limit + 1)
     docs = await cursor.to_list(length=limit + 1)
     return Page([_from_doc(d) for d in docs[:limit]], len(docs) > limit)
 
@@ -237,8 +347,11 @@ async def delete_messages(
             except (InvalidId, TypeError):
                 continue
         query["_id"] = {"$in": object_ids}
-    await _raise_seq_floors(query)
+    rooms = await mongo_db()[MESSAGES].distinct("room", query)
+    await _raise_seq_floors(rooms)
     result = await mongo_db()[MESSAGES].delete_many(query)
+    for affected in rooms:
+        await _recount(affected)
     return result.deleted_count
 
 
@@ -252,13 +365,37 @@ class RoomStats:
     last_ts: datetime
 
 
+async def room_figures(*, order: str, limit: int) -> list[RoomStats]:
+    """Rooms holding messages by the figures kept as messages are stored: one read of the
+    small rooms collection, however many messages there are.
+
+    `order`: "recent" (newest message first) or "busiest" (most messages first).
+    """
+    by = ("last_ts", "messages") if order == "recent" else ("messages", "last_ts")
+    cursor = (
+        mongo_db()[ROOMS]
+        .find({"messages": {"$gt": 0}})
+        .sort([(by[0], DESCENDING), (by[1], DESCENDING), ("_id", ASCENDING)])
+        .limit(limit)
+    )
+    return [
+        RoomStats(
+            room=doc["_id"],
+            messages=int(doc["messages"]),
+            last_seq=int(doc["last_seq"]),
+            last_ts=doc["last_ts"],
+        )
+        for doc in await cursor.to_list(length=limit)
+    ]
+
+
 async def room_stats_all() -> list[RoomStats]:
     """Every room holding messages, with its figures, from one pass over all messages.
 
-    One scan rather than `distinct` plus a count and a newest-message query per room:
-    FerretDB's SQLite backend answers each of those with a full scan as well (about 0.7 s
-    each at 11,000 messages), so per-room queries cost rooms x messages. This stays within
-    plain CRUD and costs one read of every message's (room, seq, ts); see docs/api.md.
+    Only to compute the kept figures once for messages stored before they were kept
+    (`_backfill_room_figures`): one scan rather than `distinct` plus a count and a
+    newest-message query per room, which FerretDB's SQLite backend would answer with a
+    full scan each.
     """
     counts: dict[str, int] = {}
     newest: dict[str, tuple[int, datetime]] = {}

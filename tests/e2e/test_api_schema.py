@@ -28,6 +28,7 @@ from tests.conftest import require_services
 OPERATIONS = [
     ("GET", "/api/rooms"),
     ("GET", "/api/rooms/{room}/messages"),
+    ("GET", "/api/rooms/{room}/search"),
     ("POST", "/api/rooms/{room}/messages"),
     ("POST", "/api/rooms/{room}/scheduled"),
     ("GET", "/api/rooms/{room}/scheduled"),

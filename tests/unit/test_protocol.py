@@ -14,7 +14,10 @@ from chat.protocol import (
     HistoryIn,
     MessageIn,
     MessageOut,
+    Presence,
+    PresenceLeave,
     ProtocolError,
+    SearchIn,
     TypingIn,
     group_name,
     parse_after_seq,
@@ -220,3 +223,42 @@ def test_typing_is_a_bare_event() -> None:
     with pytest.raises(ProtocolError) as info:
         parse_client_event('{"type": "typing", "text": "secret draft"}')
     assert info.value.code == "invalid_field"
+
+
+def test_search_trims_the_query_and_defaults_to_twenty() -> None:
+    """A search keeps q as typed but for outer whitespace; limit 20, no cursor."""
+    event = parse_client_event('{"type": "search", "q": "  Deploy.*  "}')
+    assert event == SearchIn(type="search", q="Deploy.*", limit=20, before_seq=None)
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        ('{"type": "search"}', "empty_query"),
+        ('{"type": "search", "q": "   "}', "empty_query"),
+        (json.dumps({"type": "search", "q": "x" * 201}), "query_too_long"),
+        ('{"type": "search", "q": "x", "limit": 51}', "invalid_field"),
+        ('{"type": "search", "q": "x", "before_seq": 0}', "invalid_field"),
+        ('{"type": "history", "around_seq": 0}', "invalid_field"),
+        ('{"type": "history", "around_seq": 5, "after_seq": 1}', "invalid_field"),
+    ],
+)
+def test_bad_searches_and_cursors_are_refused(frame: str, code: str) -> None:
+    """Searches need a query of 1-200 characters; history takes at most one cursor."""
+    with pytest.raises(ProtocolError) as info:
+        parse_client_event(frame)
+    assert info.value.code == code
+
+
+def test_presence_events_encode_to_the_documented_shape() -> None:
+    """The snapshot and its changes carry the room's presence version."""
+    assert json.loads(Presence(members=["a", "b"], version=3).encode()) == {
+        "type": "presence",
+        "members": ["a", "b"],
+        "version": 3,
+    }
+    assert json.loads(PresenceLeave(name="b", version=4).encode()) == {
+        "type": "presence.leave",
+        "name": "b",
+        "version": 4,
+    }
