@@ -17,6 +17,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import websockets
 
 TEXT_PREFIX = "bench"
+# How long a run waits after its last delivery for acks still on their way.
+ACK_GRACE_S = 5.0
 PROGRESS_INTERVAL_S = 1.0
 
 
@@ -316,6 +318,17 @@ class BenchRun:
             reader.cancel()
             await asyncio.gather(reader, return_exceptions=True)
 
+    async def acks_settled(self) -> None:
+        """Give acks still on their way a moment after the last delivery.
+
+        A sender's ack and its message's broadcast travel separately (the broadcast may come
+        first), so the run waits, bounded, for every send to be answered.
+        """
+        deadline = time.perf_counter() + ACK_GRACE_S
+        tally = self.tally
+        while tally.sent > tally.acked + tally.errors and time.perf_counter() < deadline:
+            await asyncio.sleep(0.05)
+
     async def report_progress(self, progress: Callable[[str], None]) -> None:
         """Call `progress` with a status line every second until cancelled."""
         while True:
@@ -341,6 +354,7 @@ class BenchRun:
         self.go.set()
         try:
             await asyncio.gather(*recv_tasks)
+            await self.acks_settled()
         finally:
             for task in [*send_tasks, *([ticker] if ticker else [])]:
                 task.cancel()

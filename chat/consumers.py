@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from pymongo.errors import PyMongoError
@@ -13,8 +15,10 @@ from redis.exceptions import RedisError
 
 from chat import accounts, connlimits, metrics, owners, recovery, selectors, services
 from chat.errors import ServiceError
+from chat.inflight import InFlight
 from chat.jobs import selectors as job_selectors
 from chat.jobs import service as job_service
+from chat.outbox import Outbox
 from chat.protocol import (
     CLOSE_BAD_REQUEST,
     CLOSE_LIMITED,
@@ -74,6 +78,47 @@ class ChatConsumer(AsyncWebsocketConsumer):
     bucket: TokenBucket | None = None
     # When this connection last had its typing relayed (monotonic seconds).
     typing_relayed_at: float = -TYPING_INTERVAL_S
+    # Broadcasts waiting to be sent, and this client's messages being stored (made on first use).
+    _outbox: Outbox | None = None
+    _posts: InFlight | None = None
+
+    async def dispatch(self, message: dict[str, object]) -> None:
+        """Call the handler named for the event's type.
+
+        Channels' own dispatch first closes stale Django database connections through a
+        thread-pool hop on every event: a third of a worker's time under fan-out load
+        (docs/performance.md). These handlers do not use Django's database; code that does
+        goes through database_sync_to_async, which cleans up around each call itself.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    def outbox(self) -> Outbox:
+        """This connection's queue of broadcasts, flushed as batch frames."""
+        if self._outbox is None:
+            self._outbox = Outbox(
+                self.send_text,
+                limit_bytes=settings.CHAT_MAX_OUTGOING_BYTES,
+                on_overflow=self.close_backlogged,
+            )
+        return self._outbox
+
+    def posts(self) -> InFlight:
+        """This connection's messages being stored."""
+        if self._posts is None:
+            self._posts = InFlight()
+        return self._posts
+
+    async def send_text(self, text: str) -> None:
+        """Send one pre-encoded frame."""
+        await self.send(text_data=text)
+
+    async def close_backlogged(self) -> None:
+        """The client stopped reading and its backlog passed the limit: let it reconnect."""
+        log.warning("closing conn=%s: its client does not read", self.conn_id)
+        await self.close(code=CLOSE_TRY_AGAIN)
 
     def may_write(self) -> bool:
         """Spend one of this connection's message tokens; False when it sends too fast."""
@@ -200,6 +245,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             event = parse_client_event(text_data if text_data is not None else bytes_data or b"")
             if isinstance(event, MessageIn):
                 metrics.MESSAGES_RECEIVED.inc()
+            else:
+                # Anything else sees this client's earlier messages stored (a history read).
+                await self.posts().drain()
             if isinstance(event, MessageIn | ScheduleIn) and not self.may_write():
                 metrics.RATE_LIMITED.inc()
                 await self.send_event(
@@ -211,16 +259,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     )
                 )
             elif isinstance(event, MessageIn):
-                client_id = event.client_id
-                message = await services.message_create(
-                    room=self.room,
-                    author=self.name,
-                    text=event.text,
-                    client_id=client_id,
-                    account=self.account,
-                )
-                await self.send_event(Ack(client_id=client_id, id=message.id, seq=message.seq))
-                self.typing_relayed_at = -TYPING_INTERVAL_S  # the next keystroke starts anew
+                # Stored concurrently with this client's next messages, so they share a write.
+                await self.posts().start(self.post_message(event))
             elif isinstance(event, HistoryIn) and event.after_seq is not None:
                 await self.send_history(
                     await selectors.history_after(
@@ -276,11 +316,29 @@ class ChatConsumer(AsyncWebsocketConsumer):
             log.warning("scheduled list failed in room %s", self.room, exc_info=True)
             await self.send_event(Error(code="unavailable", message=UNAVAILABLE_SCHEDULED))
 
-    async def chat_message(self, event: dict[str, str | int]) -> None:
-        """A broadcast from the room's group: forward the pre-encoded text."""
+    async def post_message(self, event: MessageIn) -> None:
+        """Store the client's message and acknowledge it, or tell it why not."""
+        try:
+            message = await services.message_create(
+                room=self.room,
+                author=self.name,
+                text=event.text,
+                client_id=event.client_id,
+                account=self.account,
+            )
+        except ServiceError as exc:
+            await self.send_event(
+                Error(code=exc.code, message=exc.message, client_id=event.client_id)
+            )
+            return
+        await self.send_event(Ack(client_id=event.client_id, id=message.id, seq=message.seq))
+        self.typing_relayed_at = -TYPING_INTERVAL_S  # the next keystroke starts anew
+
+    async def chat_message(self, event: dict[str, Any]) -> None:
+        """A broadcast from the room's group: queue its pre-encoded messages for this client."""
         self.forwarded_seq = max(self.forwarded_seq, int(event["seq"]))
-        await self.send(text_data=str(event["text"]))
-        metrics.observe_fanout(float(event["published_at"]))
+        self.outbox().push(event["texts"])
+        metrics.observe_fanout(float(event["published_at"]), messages=len(event["texts"]))
 
     async def job_notice(self, event: dict[str, str]) -> None:
         """One of the owner's jobs finished: forward the pre-encoded `job` event."""
@@ -297,7 +355,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def chat_typing(self, event: dict[str, str]) -> None:
         """Someone in the room is typing: tell this client, unless it is the typist."""
         if event["sender"] != self.channel_name:
-            await self.send(text_data=event["text"])
+            self.outbox().push([event["text"]])
 
     async def chat_presence(self, event: dict[str, str]) -> None:
         """A name joined or left the room: tell this client, unless it is the one that joined."""

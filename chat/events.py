@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from channels.layers import get_channel_layer
 
@@ -19,14 +20,17 @@ from chat.protocol import (
 
 
 @metrics.redis_op("publish")
-async def notify_message(message: MessageOut) -> None:
-    """Fan a stored message out to every member of its room, encoded once."""
+async def notify_messages(messages: Sequence[MessageOut]) -> None:
+    """Fan stored messages of one room out to its members: one publish, each encoded once.
+
+    Messages stored together travel together, so each member can forward them as one frame.
+    """
     await get_channel_layer().group_send(
-        group_name(message.room),
+        group_name(messages[0].room),
         {
             "type": "chat.message",
-            "text": message.encode(),
-            "seq": message.seq,
+            "texts": [message.encode() for message in messages],
+            "seq": max(message.seq for message in messages),
             "published_at": time.time(),
         },
     )

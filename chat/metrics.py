@@ -97,10 +97,13 @@ def redis_op(op: str) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Await
     return _timed(REDIS_SECONDS, op)
 
 
-def observe_fanout(published_at: float) -> None:
-    """One broadcast reached one client: count it and how long it took since publishing."""
-    MESSAGES_DELIVERED.inc()
-    FANOUT_SECONDS.observe(max(0.0, time.time() - published_at))
+def observe_fanout(published_at: float, *, messages: int = 1) -> None:
+    """A broadcast of `messages` stored together reached one client: count each of them, and
+    how long each took since publishing."""
+    MESSAGES_DELIVERED.inc(messages)
+    took = max(0.0, time.time() - published_at)
+    for _ in range(messages):
+        FANOUT_SECONDS.observe(took)
 
 
 def registry() -> CollectorRegistry:

@@ -7,11 +7,11 @@ import asyncio
 from chat import metrics, store
 from chat.clients import redis
 
-# INCR only when the counter exists: a missing counter must be seeded from the store first,
+# INCRBY only when the counter exists: a missing counter must be seeded from the store first,
 # or seq would restart at 1 and collide with stored messages.
-_INCR_IF_EXISTS = """
+_INCRBY_IF_EXISTS = """
 if redis.call('EXISTS', KEYS[1]) == 1 then
-  return redis.call('INCR', KEYS[1])
+  return redis.call('INCRBY', KEYS[1], ARGV[1])
 end
 return false
 """
@@ -36,13 +36,20 @@ def counter_key(room: str) -> str:
     return f"chat:seq:{room}"
 
 
-@metrics.redis_op("next_seq")
 async def next_seq(room: str) -> int:
     """Allocate the next seq of the room."""
-    value = await redis().eval(_INCR_IF_EXISTS, 1, counter_key(room))
-    if value is None:
-        return await reseed_and_next(room)
-    return int(value)
+    return await next_seqs(room, 1)
+
+
+@metrics.redis_op("next_seq")
+async def next_seqs(room: str, count: int) -> int:
+    """Allocate the room's next `count` consecutive seqs in one round trip; return the first."""
+    if count < 1:
+        raise ValueError("count must be at least 1")
+    last = await redis().eval(_INCRBY_IF_EXISTS, 1, counter_key(room), count)
+    if last is None:
+        return await reserve_seqs(room, count)
+    return int(last) - count + 1
 
 
 async def reseed_and_next(room: str) -> int:

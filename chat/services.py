@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bson import ObjectId
@@ -11,7 +13,17 @@ from django.conf import settings
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
-from chat import events, metrics, presence, recovery, scheduler, scheduling, sequencing, store
+from chat import (
+    events,
+    metrics,
+    presence,
+    recovery,
+    scheduler,
+    scheduling,
+    sequencing,
+    store,
+    writebatch,
+)
 from chat.errors import ServiceError
 from chat.protocol import MessageOut, PresenceJoin, PresenceLeave
 
@@ -28,6 +40,16 @@ def _now() -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
+@dataclass(frozen=True)
+class _Draft:
+    """A message waiting for its group's seqs and insert."""
+
+    author: str
+    text: str
+    client_id: str | None
+    account: str | None
+
+
 async def message_create(
     *,
     room: str,
@@ -38,34 +60,114 @@ async def message_create(
 ) -> MessageOut:
     """Store a message with the room's next seq, then fan it out; return it for the ack.
 
-    A resend of a stored `client_id` stores nothing and returns the original message,
-    broadcast again in case its first broadcast was lost (receivers drop it by seq).
+    Concurrent messages of a room are stored and broadcast together (see _store_group);
+    this returns once this one is stored. A resend of a stored `client_id` stores nothing
+    and returns the original message, broadcast again in case its first broadcast was lost
+    (receivers drop it by seq).
     """
     try:
-        message = await asyncio.wait_for(
-            _store_with_next_seq(
-                room=room, author=author, text=text, client_id=client_id, account=account
+        return await asyncio.wait_for(
+            _message_groups.submit(
+                room, _Draft(author=author, text=text, client_id=client_id, account=account)
             ),
             timeout=settings.CHAT_STORE_TIMEOUT_S,
         )
     except (TimeoutError, PyMongoError, RedisError) as exc:
         log.warning("message not stored in room %s: %s", room, type(exc).__name__)
         raise ServiceError("not_stored", "the message could not be stored; try again") from None
-    await _broadcast(message)
-    return message
 
 
-async def _broadcast(message: MessageOut) -> None:
-    """Publish a stored message; one retry covers a pooled connection Redis closed meanwhile."""
+async def _store_group(room: str, drafts: list[_Draft]) -> list[MessageOut | Exception]:
+    """Store messages that arrived together, within the store timeout.
+
+    Bounded like each sender's wait: a store that hangs must not hold the room's next group.
+    """
+    return await asyncio.wait_for(_store_drafts(room, drafts), settings.CHAT_STORE_TIMEOUT_S)
+
+
+async def _store_drafts(room: str, drafts: list[_Draft]) -> list[MessageOut | Exception]:
+    """One seq block and one unordered insert for messages that arrived together.
+
+    Each message's duplicates are handled as a lone insert's would be: a stored client_id
+    yields the original, a taken seq is retried alone with the re-seeded counter.
+    """
+    first = await sequencing.next_seqs(room, len(drafts))
+    now = _now()
+    messages = [
+        MessageOut(
+            id=str(ObjectId()),
+            seq=first + i,
+            room=room,
+            author=d.author,
+            account=d.account,
+            text=d.text,
+            ts=now,
+        )
+        for i, d in enumerate(drafts)
+    ]
+    outcomes = await store.insert_messages(
+        [(message, draft.client_id) for message, draft in zip(messages, drafts, strict=True)]
+    )
+    results: list[MessageOut | Exception] = []
+    for draft, message, outcome in zip(drafts, messages, outcomes, strict=True):
+        if outcome is None:
+            metrics.MESSAGES_STORED.inc()
+            results.append(message)
+        elif isinstance(outcome, store.DuplicateClientId):
+            results.append(outcome.original)
+        elif isinstance(outcome, store.DuplicateSeq):
+            results.append(await _store_alone(room, draft))
+        else:
+            results.append(outcome)
+    return results
+
+
+async def _broadcast_group(room: str, results: Sequence[MessageOut | BaseException]) -> None:
+    """Publish what a group stored, in seq order, once the senders have their outcomes.
+
+    After them, so each sender's ack tends to precede its own broadcast, as before grouping.
+    """
+    stored = {r.seq: r for r in results if isinstance(r, MessageOut)}
+    if stored:
+        await _broadcast([stored[seq] for seq in sorted(stored)])
+
+
+async def _store_alone(room: str, draft: _Draft) -> MessageOut | Exception:
+    """Retry one message of a group whose seq was taken (the counter fell behind the store)."""
+    try:
+        return await _store_with_next_seq(
+            room=room,
+            author=draft.author,
+            text=draft.text,
+            client_id=draft.client_id,
+            seq=await sequencing.reseed_and_next(room),
+            account=draft.account,
+        )
+    except (ServiceError, PyMongoError, RedisError) as exc:
+        return exc
+
+
+_message_groups: writebatch.WriteGroups[str, _Draft, MessageOut] = writebatch.WriteGroups(
+    _store_group, then=_broadcast_group
+)
+
+
+async def _broadcast(messages: list[MessageOut]) -> None:
+    """Publish stored messages; one retry covers a pooled connection Redis closed meanwhile."""
     for attempt in (1, 2):
         try:
-            await events.notify_message(message)
+            await events.notify_messages(messages)
             return
         except RedisError as exc:
             if attempt == 2:
                 # Stored is what counts: members are caught up once Redis answers again.
                 recovery.note_broadcast_failed()
-                log.warning("message %s stored but not broadcast: %s", message.id, exc)
+                log.warning(
+                    "%d messages stored but not broadcast (up to seq %d): %s",
+                    len(messages),
+                    messages[-1].seq,
+                    exc,
+                )
 
 
 async def typing_announce(*, room: str, name: str, sender: str) -> None:
@@ -206,6 +308,6 @@ async def scheduled_message_deliver(*, claim: scheduler.Claim) -> MessageOut:
     except (TimeoutError, PyMongoError, RedisError) as exc:
         log.warning("scheduled message %s not stored: %s", claim.id, type(exc).__name__)
         raise ServiceError("not_stored", "the scheduled message could not be stored") from None
-    await _broadcast(message)
+    await _broadcast([message])
     await scheduler.finish(claim.id, message_id=message.id)
     return message

@@ -10,7 +10,7 @@ from typing import Any
 from bson import ObjectId
 from bson.errors import InvalidId
 from pymongo import ASCENDING, DESCENDING
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from chat import metrics
 from chat.clients import mongo_db
@@ -129,18 +129,58 @@ def _from_doc(doc: dict[str, Any]) -> MessageOut:
     )
 
 
+_DUPLICATE_KEY = 11000
+
+
 @metrics.mongo_op("insert")
 async def insert_message(message: MessageOut, *, client_id: str | None = None) -> None:
     """Store one message; raise DuplicateClientId for a resend, DuplicateSeq for a taken seq."""
     try:
         await mongo_db()[MESSAGES].insert_one(_to_doc(message, client_id))
     except DuplicateKeyError:
-        # Both unique indexes raise the same error (FerretDB does not say which), so ask.
-        original = await find_by_client_id(message.room, client_id) if client_id else None
-        if original is not None:
-            raise DuplicateClientId(original) from None
-        raise DuplicateSeq(f"{message.room}#{message.seq}") from None
+        raise await _duplicate(message, client_id) from None
     await _count_stored(message.room, count=1, last_seq=message.seq, last_ts=message.ts)
+
+
+@metrics.mongo_op("insert")
+async def insert_messages(
+    entries: list[tuple[MessageOut, str | None]],
+) -> list[Exception | None]:
+    """Store (message, client_id) pairs of one room in one unordered insert; one outcome each.
+
+    None when stored; otherwise what insert_message would raise for that message alone
+    (DuplicateClientId, DuplicateSeq, or the server's error). One failure stops no other.
+    """
+    outcomes: list[Exception | None] = [None] * len(entries)
+    try:
+        await mongo_db()[MESSAGES].insert_many(
+            [_to_doc(message, client_id) for message, client_id in entries], ordered=False
+        )
+    except BulkWriteError as exc:
+        for error in exc.details.get("writeErrors", []):
+            index = error["index"]
+            message, client_id = entries[index]
+            if error.get("code") == _DUPLICATE_KEY:
+                outcomes[index] = await _duplicate(message, client_id)
+            else:
+                outcomes[index] = OperationFailure(error.get("errmsg", ""), error.get("code"))
+    stored = [
+        message for (message, _), outcome in zip(entries, outcomes, strict=True) if not outcome
+    ]
+    if stored:
+        newest = max(stored, key=lambda message: message.seq)
+        await _count_stored(newest.room, count=len(stored), last_seq=newest.seq, last_ts=newest.ts)
+    return outcomes
+
+
+async def _duplicate(
+    message: MessageOut, client_id: str | None
+) -> DuplicateClientId | DuplicateSeq:
+    # Both unique indexes raise the same error (FerretDB does not say which), so ask.
+    original = await find_by_client_id(message.room, client_id) if client_id else None
+    if original is not None:
+        return DuplicateClientId(original)
+    return DuplicateSeq(f"{message.room}#{message.seq}")
 
 
 @metrics.mongo_op("find_by_client_id")

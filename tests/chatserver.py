@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -144,6 +145,9 @@ class Client:
         self.ws = ws
         self.welcome: dict[str, Any] = {}
         self.history: dict[str, Any] = {}
+        # Events of a batch frame not handed out yet, and how many batch frames arrived.
+        self.unread: deque[dict[str, Any]] = deque()
+        self.batches = 0
 
     @classmethod
     async def join(cls, server: ChatServer, room: str, name: str, **connect: Any) -> Client:
@@ -158,7 +162,15 @@ class Client:
         await self.ws.send(event if isinstance(event, str) else json.dumps(event))
 
     async def recv(self, timeout: float = 10) -> dict[str, Any]:
-        return json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+        """The next event, whether it came alone or in a batch frame."""
+        if not self.unread:
+            frame = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+            if frame["type"] == "batch":
+                self.batches += 1
+                self.unread.extend(frame["events"])
+            else:
+                self.unread.append(frame)
+        return self.unread.popleft()
 
     async def expect(self, type_: str, timeout: float = 10) -> dict[str, Any]:
         """The next event of this type, skipping others (e.g. broadcasts)."""

@@ -120,8 +120,9 @@ async def receive_broadcasts(
             event = await asyncio.wait_for(layer.receive(channel), remaining)
         except TimeoutError:
             continue
-        message = json.loads(event["text"])
-        received.setdefault((message["room"], message["seq"]), int(time.time() * 1000))
+        for text in event["texts"]:
+            message = json.loads(text)
+            received.setdefault((message["room"], message["seq"]), int(time.time() * 1000))
         if time.monotonic() - last_report >= 5:
             print(f"  {len(received)}/{count} delivered", file=sys.stderr, flush=True)
             last_report = time.monotonic()

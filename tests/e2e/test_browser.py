@@ -358,8 +358,12 @@ def test_a_lost_broadcast_is_fetched_from_history(open_page: PageOpener, room: s
     def drop_one_broadcast(route: WebSocketRoute) -> None:
         def forward(frame: str | bytes) -> None:
             event = json.loads(frame)
-            if not (event["type"] == "message" and event["text"] == lost):
+            events = event["events"] if event["type"] == "batch" else [event]
+            kept = [e for e in events if not (e["type"] == "message" and e["text"] == lost)]
+            if len(kept) == len(events):
                 route.send(frame)
+            elif kept:
+                route.send(json.dumps({"type": "batch", "events": kept}))
 
         route.connect_to_server().on_message(forward)
 

@@ -147,7 +147,7 @@ async def test_post_stores_fans_out_and_returns_id_and_seq(client: AsyncClient, 
     assert response.status_code == 201, response.content
     body = response.json()
     assert body == {"id": body["id"], "seq": 3, "client_id": "c-1"}
-    broadcast = json.loads(event["text"])
+    (broadcast,) = (json.loads(text) for text in event["texts"])
     assert broadcast["id"] == body["id"] and broadcast["seq"] == 3
     assert broadcast["author"] == "bot" and broadcast["text"] == "from REST"
     page = (await client.get(url(room), {"after_seq": 2})).json()

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 
+from bson import ObjectId
 from channels.layers import get_channel_layer
 
-from chat import selectors, services, store
-from chat.protocol import group_name
+from chat import selectors, sequencing, services, store
+from chat.clients import redis
+from chat.protocol import MessageOut, group_name
+
+
+def _ts() -> datetime:
+    return datetime(2026, 1, 1, tzinfo=UTC)
 
 
 async def test_message_is_stored_then_broadcast_encoded_once(room: str) -> None:
@@ -23,7 +30,7 @@ async def test_message_is_stored_then_broadcast_encoded_once(room: str) -> None:
         await layer.group_discard(group_name(room), channel)
         await layer.flush()
     assert event["type"] == "chat.message"
-    assert json.loads(event["text"]) == json.loads(message.encode())
+    assert [json.loads(text) for text in event["texts"]] == [json.loads(message.encode())]
     page = await store.page_before(room, before_seq=None, limit=50)
     assert page.messages == [message]
 
@@ -35,3 +42,57 @@ async def test_history_page_and_last_seq_follow_what_was_stored(room: str) -> No
     page = await selectors.history_page(room=room)
     assert page.messages == created
     assert page.has_more is False
+
+
+async def test_concurrent_messages_are_stored_together_and_broadcast_in_one_event(
+    room: str,
+) -> None:
+    """Sent at once: consecutive seqs in call order, all stored, one broadcast with all."""
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(group_name(room), channel)
+    try:
+        created = await asyncio.gather(
+            *(
+                services.message_create(room=room, author="a", text=str(i), client_id=f"c{i}")
+                for i in range(10)
+            )
+        )
+        broadcasts: list[list[int]] = []
+        while sum(map(len, broadcasts)) < len(created):
+            event = await asyncio.wait_for(layer.receive(channel), 5)
+            broadcasts.append([json.loads(text)["seq"] for text in event["texts"]])
+    finally:
+        await layer.group_discard(group_name(room), channel)
+        await layer.flush()
+    assert [m.seq for m in created] == list(range(1, 11))
+    assert [m.text for m in created] == [str(i) for i in range(10)]
+    page = await store.page_before(room, before_seq=None, limit=50)
+    assert page.messages == created
+    assert sorted(seq for seqs in broadcasts for seq in seqs) == list(range(1, 11))
+    assert len(broadcasts) < len(created), "each message was published on its own"
+
+
+async def test_a_resend_within_a_group_stores_once_and_both_get_the_original(room: str) -> None:
+    """The same client_id twice in one group: one message, both callers get it."""
+    first, again = await asyncio.gather(
+        services.message_create(room=room, author="a", text="once", client_id="dup"),
+        services.message_create(room=room, author="a", text="once", client_id="dup"),
+    )
+    assert first == again
+    assert await store.count_messages(room=room) == 1
+
+
+async def test_a_counter_behind_the_store_is_reseeded_for_a_group(room: str) -> None:
+    """Redis lost the counter's value: the group's taken seqs are retried above the store."""
+    for seq in (1, 2, 3):
+        await store.insert_message(
+            MessageOut(id=str(ObjectId()), seq=seq, room=room, author="x", text="old", ts=_ts())
+        )
+    await redis().set(sequencing.counter_key(room), 1)
+    created = await asyncio.gather(
+        *(services.message_create(room=room, author="a", text=f"n{i}") for i in range(4))
+    )
+    seqs = [m.seq for m in created]
+    assert len(set(seqs)) == 4 and min(seqs) > 3
+    assert await store.count_messages(room=room) == 7

@@ -95,3 +95,24 @@ async def test_delete_by_ids_ignores_malformed_ids(room: str) -> None:
     await store.insert_many(messages)
     assert await store.delete_messages(ids=[messages[0].id, "not-an-id"]) == 1
     assert await store.count_messages(room=room) == 2
+
+
+async def test_an_unordered_insert_reports_each_duplicate_and_stores_the_rest(room: str) -> None:
+    """One insert of four: a taken seq and a resent client_id fail alone, the others land."""
+    original = make(room, 1, text="first")
+    await store.insert_message(original, client_id="c-1")
+    taken_seq, resend, fresh_a, fresh_b = (
+        make(room, 1, text="taken seq"),
+        make(room, 3, text="resend"),
+        make(room, 2, text="a"),
+        make(room, 4, text="b"),
+    )
+    outcomes = await store.insert_messages(
+        [(taken_seq, "c-2"), (fresh_a, "c-3"), (resend, "c-1"), (fresh_b, None)]
+    )
+    assert isinstance(outcomes[0], store.DuplicateSeq)
+    assert outcomes[1] is None and outcomes[3] is None
+    assert isinstance(outcomes[2], store.DuplicateClientId)
+    assert outcomes[2].original == original
+    page = await store.page_before(room, before_seq=None, limit=50)
+    assert page.messages == [original, fresh_a, fresh_b]

@@ -1,0 +1,106 @@
+"""Benchmark: the first history page of a big room, server-side. Not a test.
+
+    python tools/bench_history.py [--messages 1000000] [--room NAME] [--repeat 21]
+
+With REDIS_URL/MONGO_URL pointing at the server's stores, it fills a room with `--messages`
+messages (skipped when the room already holds that many: pass the same `--room` again),
+then times, in this process, what a join reads from the store: the newest page of 50
+(`selectors.history_page`, what the `history` event carries) and the room's highest seq
+(`selectors.last_seq`, the welcome's `last_seq`), `--repeat` times each. It prints one
+JSON line with the median and the slowest of each, in milliseconds.
+
+Server-side here means the query as the consumer awaits it, without the WebSocket: the
+time from asking the store to holding the page. With the local FerretDB (SQLite backend)
+that is a scan of the whole collection, whatever the indexes; see docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from chat import seeding, selectors, sequencing, store  # noqa: E402
+from chat.clients import close_all  # noqa: E402
+
+BATCH = 5000
+
+
+async def fill(room: str, count: int) -> float:
+    """Append messages until the room holds `count`; return the seconds it took."""
+    began = time.monotonic()
+    missing = count - await store.count_messages(room=room)
+    if missing <= 0:
+        return 0.0
+    # One reservation for all: the store's highest seq is read once, not once per batch.
+    first = await sequencing.reserve_seqs(room, missing)
+    rng = random.Random(7)
+    for offset in range(0, missing, BATCH):
+        size = min(BATCH, missing - offset)
+        batch = seeding.build_messages(
+            room=room, first_seq=first + offset, count=size, ts=datetime.now(UTC), rng=rng
+        )
+        await store.insert_many(batch)
+        print(f"  {offset + size}/{missing} stored", file=sys.stderr, flush=True)
+    return time.monotonic() - began
+
+
+async def timed(read: Callable[[], Awaitable[Any]], repeat: int) -> dict[str, float]:
+    """Median and slowest of `repeat` awaits of `read`, in milliseconds."""
+    samples = []
+    for _ in range(repeat):
+        began = time.perf_counter()
+        await read()
+        samples.append((time.perf_counter() - began) * 1000)
+    return {"median_ms": round(statistics.median(samples), 2), "max_ms": round(max(samples), 2)}
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    await store.ensure_indexes()
+    try:
+        seeded_s = await fill(args.room, args.messages)
+        page = await selectors.history_page(room=args.room)
+        return {
+            "room": args.room,
+            "messages": await store.count_messages(room=args.room),
+            "seed_s": round(seeded_s, 1),
+            "page_size": len(page.messages),
+            "history_page": await timed(
+                lambda: selectors.history_page(room=args.room), args.repeat
+            ),
+            "last_seq": await timed(lambda: selectors.last_seq(room=args.room), args.repeat),
+        }
+    finally:
+        await close_all()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument("--room", default="bench-history")
+    parser.add_argument("--repeat", type=int, default=21)
+    print(json.dumps(asyncio.run(run(parser.parse_args()))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
