@@ -12,6 +12,7 @@ from django.shortcuts import render
 from redis.exceptions import RedisError
 
 from chat import metrics, scheduler
+from chat.jobs import selectors as job_selectors
 from chat.security import content_security_policy
 
 log = logging.getLogger(__name__)
@@ -36,15 +37,15 @@ LATENCIES = (
 
 
 async def refresh_backlogs() -> None:
-    """Read the backlogs kept in Redis into their gauges, just before a scrape.
-
-    The job queue (issue 5) is not on this branch yet: `metrics.JOB_QUEUE_DEPTH` is its
-    hook, to be set here from the queue's status selector once that exists.
-    """
+    """Read the backlogs kept in Redis into their gauges, just before a scrape."""
     try:
         metrics.SCHEDULED_PENDING.set(await scheduler.pending_count())
     except RedisError as exc:
         log.warning("scheduled backlog not read for metrics: %s", exc)
+    try:
+        metrics.JOB_QUEUE_DEPTH.set((await job_selectors.queue_status()).waiting)
+    except RedisError as exc:
+        log.warning("job queue not read for metrics: %s", exc)
 
 
 async def metrics_view(request: HttpRequest) -> HttpResponse:
