@@ -81,7 +81,7 @@
     messages.textContent = plural(room.messages, "message", "messages");
     const last = document.createElement("span");
     last.className = "last";
-    last.textContent = `active ${lastActive(room.last_ts)}`;
+    last.textContent = room.last_ts ? `active ${lastActive(room.last_ts)}` : "no messages yet";
     figures.append(online, messages, last);
     link.append(title, figures);
     item.append(link);
