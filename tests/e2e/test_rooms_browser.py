@@ -117,7 +117,7 @@ def online(page: Page) -> list[str]:
 def test_screenshots_of_a_room_with_history_presence_and_typing(
     open_page: PageOpener, chat_server: ChatServer
 ) -> None:
-    """Write var/screenshots/chat.png (1280x800) and chat-mobile.png (390x844) to look at."""
+    """Write var/screenshots/room.png (1280x800) and room-mobile.png (390x844) to look at."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     alice = open_page(f"/r/{ROOM}/")
     join(alice, "Alice")
@@ -146,10 +146,10 @@ def test_screenshots_of_a_room_with_history_presence_and_typing(
         expect(link).to_have_attribute("rel", "noopener noreferrer")
         bob.locator("#text").press_sequentially("Yes, after lunch", delay=20)
         expect(alice.locator("#typing")).to_have_text("Bob is typing…")
-        alice.screenshot(path=SCREENSHOTS / "chat.png")
+        alice.screenshot(path=SCREENSHOTS / "room.png")
         alice.locator("#text").press_sequentially("Great", delay=20)
         expect(bob.locator("#typing")).to_have_text("Alice is typing…")
-        bob.screenshot(path=SCREENSHOTS / "chat-mobile.png")
+        bob.screenshot(path=SCREENSHOTS / "room-mobile.png")
     expect(alice.locator("#presence-title")).to_have_text("2 online")
     assert online(alice) == ["Alice (you)", "Bob"]
 
