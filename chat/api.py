@@ -324,13 +324,15 @@ _ROOM_PATH = Path(
 
 
 class RoomOut(Schema):
-    """A room with stored messages."""
+    """An active room: it holds messages, or people are in it."""
 
     room: str
     messages: int = Field(description="how many messages the room holds")
     members: int = Field(description="how many names are present in it now (docs/protocol.md)")
-    last_seq: int = Field(description="seq of its newest message")
-    last_ts: WireTime = Field(description="when its newest message was stored (UTC)")
+    last_seq: int | None = Field(description="seq of its newest message; null before the first")
+    last_ts: WireTime | None = Field(
+        description="when its newest message was stored (UTC); null before the first"
+    )
 
 
 class HistoryOut(Schema):
@@ -388,15 +390,15 @@ async def list_rooms(
     ),
     limit: int = Query(100, ge=1, le=1000, description="at most this many rooms"),
 ) -> list[RoomOut]:
-    """Rooms that hold messages: message count, last activity, and who is present now."""
+    """Rooms that hold messages or have people in them: figures and who is present now."""
     rooms = await selectors.room_list(order=order, limit=limit)
     return [
         RoomOut(
-            room=r.stats.room,
-            messages=r.stats.messages,
+            room=r.room,
+            messages=r.stats.messages if r.stats else 0,
             members=r.members,
-            last_seq=r.stats.last_seq,
-            last_ts=r.stats.last_ts,
+            last_seq=r.stats.last_seq if r.stats else None,
+            last_ts=r.stats.last_ts if r.stats else None,
         )
         for r in rooms
     ]

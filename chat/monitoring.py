@@ -40,9 +40,12 @@ async def refresh_backlogs() -> None:
     """Read the backlogs kept in Redis into their gauges, just before a scrape."""
     try:
         metrics.SCHEDULED_PENDING.set(await scheduler.pending_count())
+    except RedisError as exc:
+        log.warning("scheduled backlog not read for metrics: %s", exc)
+    try:
         metrics.JOB_QUEUE_DEPTH.set((await job_selectors.queue_status()).waiting)
     except RedisError as exc:
-        log.warning("backlogs not read for metrics: %s", exc)
+        log.warning("job queue not read for metrics: %s", exc)
 
 
 async def metrics_view(request: HttpRequest) -> HttpResponse:

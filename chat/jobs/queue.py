@@ -24,6 +24,8 @@ from chat.clients import redis
 
 GROUP = "workers"
 DEAD_MAXLEN = 10_000
+# Below the Redis client's 5 s socket timeout, or a quiet queue would look like a dead link.
+MAX_BLOCK_MS = 4000
 
 # Keep a claim alive only while this consumer still holds it: a plain XCLAIM would take the
 # entry back from a worker that reclaimed it meanwhile.
@@ -134,7 +136,7 @@ async def read_new(consumer: str, *, block_ms: int) -> Entry | None:
     """The next entry nobody got yet, waiting up to `block_ms` for one."""
     try:
         reply = await redis().xreadgroup(
-            GROUP, consumer, {_stream(): ">"}, count=1, block=max(1, block_ms)
+            GROUP, consumer, {_stream(): ">"}, count=1, block=min(max(1, block_ms), MAX_BLOCK_MS)
         )
     except ResponseError as exc:
         if "NOGROUP" not in str(exc):

@@ -111,17 +111,17 @@ window.ChatExports = (function () {
       bar.hidden = true;
     });
 
-    // A `job` event: one of this person's jobs finished (maybe started in another tab).
+    // A `job` event: one of this person's jobs finished (maybe started in another tab or
+    // over the API); shown here, then acknowledged so it is not delivered again.
     function onJob(event) {
-      if (event.kind === "export") {
-        const mine = current && current.id === event.id;
-        const format = mine ? current.format : "file";
-        if (mine) stopPolling();
-        if (event.status === "completed") {
-          show("completed", mine ? `Export of #${room} is ready.` : "An export you started is ready.", event.result_url, format);
-        } else {
-          show("failed", `The export failed: ${event.error || "unknown error"}. Try again.`);
-        }
+      const mine = current && current.id === event.id;
+      const what = event.kind === "export" ? "export" : `${event.kind} job`;
+      if (mine) stopPolling();
+      if (event.status === "completed") {
+        const format = mine ? current.format : event.kind === "stats" ? "json" : "file";
+        show("completed", mine ? `Export of #${room} is ready.` : `Your ${what} is ready.`, event.result_url, format);
+      } else {
+        show("failed", `The ${what} failed: ${event.error || "unknown error"}. Try again.`);
       }
       seen(event.id);
     }

@@ -6,6 +6,7 @@ import asyncio
 import csv
 import io
 import json
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 import requests
 
+from chat.bench import parse_metrics
 from tests.chatserver import ChatServer, Client, run_chat_server
 from tests.conftest import require_services
 
@@ -150,6 +152,8 @@ async def test_an_owner_offline_at_completion_hears_on_reconnect_until_seen(
     try:
         await client.expect("job")
         await client.send({"type": "job.seen", "id": job_id})
+        # job.seen has no answer; one to a later frame says it was handled.
+        await types_before_reply(client)
     finally:
         await client.close()
     client = await Client.join(server, room, name)
@@ -206,3 +210,15 @@ async def test_stats_counts_authors_and_hours(server: ChatServer, room: str) -> 
     ]
     assert sum(h["messages"] for h in stats["hours"]) == len(history)
     assert len(stats["busiest_hours"]) >= 1
+
+
+def test_metrics_show_the_jobs_waiting_for_a_worker(room: str) -> None:
+    """With no worker running, queued jobs are the `chat_job_queue_depth` gauge of /metrics."""
+    require_services()
+    env = {"CHAT_JOB_QUEUE": f"e2e:depth:{uuid.uuid4().hex[:10]}"}  # runchat starts no worker
+    with run_chat_server(workers=1, env=env) as idle:
+        for _ in range(2):
+            start_export(idle, room, "dora", "json")
+        with urllib.request.urlopen(f"{idle.http_url}/metrics", timeout=10) as response:
+            samples = parse_metrics(response.read().decode())
+    assert samples["chat_job_queue_depth"] == 2.0

@@ -182,6 +182,39 @@ async def test_a_stopping_worker_releases_the_job_it_cannot_finish_in_time() -> 
         assert (await records.get_job(job_id)).attempts == 1
 
 
+async def test_sigterm_makes_a_worker_process_release_its_job_and_exit(job_queue: str) -> None:
+    """A worker process told to stop with a job in hand past the grace time puts it back
+    in the queue, forgets its heartbeat, and exits 0."""
+    job_id = await create("test-stall")
+    env = {
+        **os.environ,
+        "CHAT_JOB_QUEUE": job_queue,
+        "CHAT_JOB_STOP_GRACE_MS": "300",
+        "TEST_WORKER_NAME": "w-term",
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "tests.integration.jobkinds"], cwd=ROOT, env=env
+    )
+    try:
+
+        async def running() -> bool:
+            job = await records.get_job(job_id)
+            return job.status == records.RUNNING
+
+        await until(running, "the worker process to start the job")
+        assert [w.name for w in (await selectors.queue_status()).workers] == ["w-term"]
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(15) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait(10)
+    job = await records.get_job(job_id)
+    assert (job.status, job.attempts) == (records.PENDING, 0)
+    status = await selectors.queue_status()
+    assert (status.waiting, status.in_flight, status.workers) == (1, 0, [])
+
+
 async def test_several_workers_run_each_job_once() -> None:
     """Two workers with two slots each share ten jobs; every job runs exactly once."""
     ids = [await create("test-flaky", fail_times="0") for _ in range(10)]
