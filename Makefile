@@ -27,7 +27,7 @@ format:
 deps: $(BIN)/.runtime $(FERRETDB)
 	tools/ensure-debian-packages.sh redis-server=redis-server
 
-test-deps: deps $(BIN)/.dev
+test-deps: deps $(BIN)/.dev node_modules/.package-lock.json
 	tools/ensure-debian-packages.sh chromium=chromium docker-compose=docker-compose
 
 $(BIN)/python:
@@ -42,9 +42,14 @@ $(BIN)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install -q -r requirements-dev.txt
 	touch $@
 
+# Browser-side test tools (axe-core), exactly as package-lock.json pins them.
+node_modules/.package-lock.json: package.json package-lock.json
+	tools/ensure-debian-packages.sh npm=npm
+	npm ci --no-audit --no-fund
+
 $(FERRETDB): tools/ferretdb/main.go tools/ferretdb/go.mod tools/ferretdb/go.sum
 	@command -v go >/dev/null || { echo "Go 1.24+ is needed to build the local MongoDB-compatible server (FerretDB)"; exit 1; }
 	cd tools/ferretdb && CGO_ENABLED=0 go build -o ../../$(FERRETDB) .
 
 clean:
-	rm -rf $(VENV) var/bin
+	rm -rf $(VENV) var/bin node_modules

@@ -63,7 +63,8 @@ return redis.call('INCR', KEYS[3])
 
 # KEYS: names, rooms, version. ARGV: now, expiry, key ttl, room, conns-of-name key prefix,
 # then (name, conn) pairs of this worker's connections in the room.
-# Refreshes those connections, then removes names whose connections all expired.
+# Refreshes those connections, then removes names whose connections all expired (and, from
+# the rooms index, rooms nobody refreshed within the TTL).
 # Returns {names back after having expired, names gone, version of those changes}.
 _HEARTBEAT = """
 local now, expiry = tonumber(ARGV[1]), ARGV[2]
@@ -82,6 +83,7 @@ for _, name in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)) do
   redis.call('DEL', ARGV[5] .. name)
   table.insert(gone, name)
 end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 if #ARGV >= 6 then
   redis.call('ZADD', KEYS[2], 'GT', expiry, ARGV[4])
   redis.call('PEXPIRE', KEYS[1], ARGV[3])

@@ -22,9 +22,10 @@ from chat.protocol import (
 
 @dataclass(frozen=True)
 class RoomListing:
-    """A room's stored figures and how many names are present in it now."""
+    """A room, its stored figures (None before its first message) and who is present now."""
 
-    stats: store.RoomStats
+    room: str
+    stats: store.RoomStats | None
     members: int
 
 
@@ -84,14 +85,20 @@ async def catch_up(*, room: str, after_seq: int) -> AsyncIterator[History]:
 async def room_list(
     *, order: Literal["recent", "busiest"] = "recent", limit: int = 100
 ) -> list[RoomListing]:
-    """Rooms with stored messages, their figures and how many are present in each: latest
-    activity or most messages first. Reads the kept per-room figures, not the messages."""
+    """Active rooms: those with stored messages (latest activity or most messages first, by
+    the figures kept per room, not by reading messages) and those people are in without a
+    message yet (first for "recent", last for "busiest"); each with how many are present."""
     rooms = await store.room_figures(order=order, limit=limit)
     try:
-        present = await presence.counts([r.room for r in rooms])
+        listed = {r.room for r in rooms}
+        quiet = [r for r in await presence.occupied_rooms(limit) if r not in listed]
+        present = await presence.counts([r.room for r in rooms] + quiet)
     except RedisError:
-        present = {}  # the figures still help; members show as 0 until Redis answers
-    return [RoomListing(stats=r, members=present.get(r.room, 0)) for r in rooms]
+        quiet, present = [], {}  # the figures still help; members show as 0 until Redis answers
+    with_messages = [RoomListing(room=r.room, stats=r, members=present[r.room]) for r in rooms]
+    without = [RoomListing(room=r, stats=None, members=present[r]) for r in quiet if present[r]]
+    ordered = without + with_messages if order == "recent" else with_messages + without
+    return ordered[:limit]
 
 
 async def last_seq(*, room: str) -> int:

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 
 from chat.protocol import MAX_NAME, MAX_TEXT, ProtocolError, validate_room
 from chat.security import content_security_policy
 
 DEFAULT_ROOM = "lobby"
+
+
+@content_security_policy
+def home(request: HttpRequest) -> HttpResponse:
+    """The start page: active rooms, and a form that opens a room by name (`?room=`)."""
+    typed = request.GET.get("room")
+    if typed is None:
+        return render(request, "chat/home.html", {"typed": "", "error": None})
+    try:
+        return redirect("room", room=validate_room(typed))
+    except ProtocolError as exc:
+        return render(request, "chat/home.html", {"typed": typed, "error": exc.message})
 
 
 @content_security_policy

@@ -9,7 +9,7 @@ from chat import accounts_views, health, monitoring, views
 from chat.api import api
 
 urlpatterns = [
-    path("", views.room, name="home"),
+    path("", views.home, name="home"),
     re_path(r"^r/(?P<room>[^/]+)/$", views.room, name="room"),
     path("admin/", admin.site.urls),
     path("api/", api.urls),

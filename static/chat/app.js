@@ -5,6 +5,7 @@
   "use strict";
 
   const { Timeline, Outbox, historyKind } = window.ChatTimeline;
+  const { linkParts, dayKey, dayLabel, relativeTime } = window.ChatFormat;
 
   const NAME_KEY = "chatsite.name";
   const CLOSE_BAD_REQUEST = 4400;
@@ -83,6 +84,8 @@
   let hasMore = false;
   let historyLoaded = false;
   let loadingOlder = false;
+  let loadingNewer = false; // a newer page of a window of older messages is on its way
+  let jumpTarget = null; // the seq a requested window is centred on, to highlight
   let unread = 0;
   let pinned = true; // the reader was at the newest message when they last scrolled
   // Requests waiting for their answer, in the order sent: the server answers each frame in
@@ -263,6 +266,7 @@
   // Sends still waiting for their ack stay pending: they go out again after the reconnect.
   function dropped() {
     requests = [];
+    loadingNewer = false;
     listAgain = false;
     if (scheduleDraft && scheduleDraft.sent) scheduleFailed(FRIENDLY.offline);
     loadingOlder = false;
@@ -332,6 +336,15 @@
     seen: (id) => sendQuiet({ type: "job.seen", id }),
   });
 
+  const presenceUi = window.ChatPresence.create({ me: () => name, paintAvatar });
+
+  const searchUi = window.ChatSearch.create({
+    room,
+    send: (event) => send(event, { kind: "search" }),
+    formatTime,
+    jumpTo,
+  });
+
   function sendMessage(entry) {
     const { clientId, text } = entry;
     typingSentAt = 0; // a sent message ends the typing; the next keystroke announces again
@@ -386,6 +399,17 @@
       case "job":
         exportsUi.onJob(event);
         break;
+      case "presence":
+        presenceUi.snapshot(event);
+        break;
+      case "presence.join":
+      case "presence.leave":
+        presenceUi.change(event);
+        break;
+      case "search":
+        takeRequest((r) => r.kind === "search");
+        searchUi.onResults(event);
+        break;
       case "scheduled.cancelled":
         takeRequest((r) => r.kind === "cancel" && r.id === event.id);
         showScheduled(scheduledItems.filter((item) => item.id !== event.id));
@@ -411,13 +435,21 @@
       takeRequest((r) => r.kind === "older");
     }
     const now = Date.now();
-    if (kind === "older") {
+    if (kind === "around") {
+      onWindow(event, now);
+    } else if (kind === "after" && takeRequest((r) => r.kind === "newer" && r.after === event.after_seq)) {
+      const result = timeline.receiveHistory(event, now, kind);
+      showAll(event.messages, result.fresh);
+      loadingNewer = false;
+      updateLatest();
+    } else if (kind === "older") {
       const fromBottom = list.scrollHeight - list.scrollTop;
       const result = timeline.receiveHistory(event, now, kind);
       showAll(event.messages, result.fresh);
       hasMore = event.has_more;
       loadingOlder = false;
       updateMarker();
+      renderDays();
       list.scrollTop = list.scrollHeight - fromBottom; // keep the reader where they were
     } else {
       retries = 0; // served, not just accepted: a server that cannot read history backs off
@@ -425,11 +457,13 @@
       const stick = first || isNearBottom();
       const result = timeline.receiveHistory(event, now, kind);
       if (result.answered) takeRequest((r) => r.kind === "gap");
+      if (result.cleared) clearShown();
       showAll(event.messages, result.fresh);
-      if (first && kind === "newest") hasMore = event.has_more;
+      if ((first || result.cleared) && kind === "newest") hasMore = event.has_more;
       historyLoaded = true;
       updateMarker();
-      if (stick) scrollToBottom();
+      updateLatest();
+      if (stick || result.cleared) scrollToBottom();
     }
     fetchMissing();
     fillScreen();
@@ -440,10 +474,134 @@
     for (const message of messages) refreshLocal(message);
   }
 
+  // ---- a window around one message (a search result), and back to the newest ------------
+
+  function jumpTo(seq) {
+    if (!send({ type: "history", around_seq: seq, limit: PAGE }, { kind: "around" })) {
+      showNotice("Not connected, so that message cannot be shown. Try again once the page has reconnected.");
+      return;
+    }
+    jumpTarget = seq;
+  }
+
+  function onWindow(event, now) {
+    takeRequest((r) => r.kind === "around");
+    const result = timeline.receiveHistory(event, now, "around");
+    clearShown();
+    showAll(event.messages, result.fresh);
+    hasMore = event.has_more;
+    loadingOlder = false;
+    loadingNewer = false;
+    historyLoaded = true;
+    updateMarker();
+    renderDays();
+    updateLatest();
+    const target = shown.get(jumpTarget === null ? event.around_seq : jumpTarget);
+    jumpTarget = null;
+    if (target) {
+      for (const old of list.querySelectorAll(".message.hit")) old.classList.remove("hit");
+      target.classList.add("hit");
+      target.tabIndex = -1;
+      target.scrollIntoView({ block: "center" });
+      target.focus({ preventScroll: true });
+    }
+    pinned = false;
+  }
+
+  // Every stored message leaves the list (pending sends stay): another window replaces them.
+  function clearShown() {
+    for (const item of shown.values()) item.remove();
+    shown.clear();
+    for (const day of list.querySelectorAll("li.day")) day.remove();
+  }
+
+  function loadNewer() {
+    if (!timeline.detached || loadingNewer) return;
+    const after = timeline.highest;
+    if (send({ type: "history", after_seq: after, limit: PAGE }, { kind: "newer", after })) {
+      loadingNewer = true;
+    }
+  }
+
+  function backToLatest() {
+    if (send({ type: "history", limit: PAGE }, { kind: "latest" })) loadingNewer = true;
+  }
+
+  // While a window of older messages is shown, the jump button leads back to the newest.
+  function updateLatest() {
+    if (!timeline.detached) {
+      if (jump.dataset.mode === "latest") {
+        jump.hidden = true;
+        delete jump.dataset.mode;
+      }
+      return;
+    }
+    const missed = timeline.missedLive;
+    jump.dataset.mode = "latest";
+    jump.textContent = missed ? `Jump to latest (${missed} new) ↓` : "Jump to latest ↓";
+    jump.hidden = false;
+  }
+
+  // ---- day separators and relative times ---------------------------------------------------
+
+  let daysQueued = false;
+
+  function queueDays() {
+    if (daysQueued) return;
+    daysQueued = true;
+    requestAnimationFrame(renderDays);
+  }
+
+  // One separator before the first message of each day, in list order. Separators appear
+  // above what the reader looks at (older pages, the first page), so the distance to the
+  // bottom is kept, which also keeps a reader at the newest message there.
+  function renderDays() {
+    daysQueued = false;
+    const fromBottom = list.scrollHeight - list.scrollTop;
+    const now = new Date();
+    let previous = null;
+    for (const item of list.querySelectorAll("li.message, li.day")) {
+      if (item.classList.contains("day")) {
+        item.remove();
+        continue;
+      }
+      const when = new Date(Number(item.dataset.ts));
+      const key = dayKey(when);
+      if (key !== previous) {
+        const day = document.createElement("li");
+        day.className = "day";
+        const label = document.createElement("span");
+        label.textContent = dayLabel(when, now);
+        day.append(label);
+        list.insertBefore(day, item);
+        previous = key;
+      }
+    }
+    list.scrollTop = list.scrollHeight - fromBottom;
+  }
+
+  function stampText(when, now) {
+    return relativeTime(when, now) || formatTime(when);
+  }
+
+  // "5 minutes ago" goes stale: refresh the stamps (and "Today" after midnight) now and then.
+  setInterval(() => {
+    const now = new Date();
+    for (const stamp of list.querySelectorAll("time.stamp")) {
+      stamp.textContent = stampText(new Date(stamp.dateTime), now);
+    }
+    queueDays();
+  }, 30 * 1000);
+
   function onLiveMessage(message) {
     stopTyping(message.author); // their message is here: they are done typing it
     const stick = isNearBottom();
     const verdict = timeline.receiveLive(message.seq, Date.now());
+    if (verdict.detached) {
+      updateLatest(); // the reader is further back: counted, shown once they return
+      if (document.hidden) updateTitle(1);
+      return;
+    }
     if (verdict.added) insertMessage(message, verdict.before);
     else refreshLocal(message);
     if (stick) {
@@ -501,8 +659,9 @@
   }
 
   list.addEventListener("scroll", () => {
-    pinned = isNearBottom();
+    pinned = isNearBottom() && !timeline.detached;
     if (list.scrollTop < 80) loadOlder();
+    if (isNearBottom()) loadNewer();
     if (pinned) {
       jump.hidden = true;
       unread = 0;
@@ -517,6 +676,11 @@
   }
 
   jump.addEventListener("click", () => {
+    if (jump.dataset.mode === "latest") {
+      backToLatest();
+      input.focus();
+      return;
+    }
     scrollToBottom();
     jump.hidden = true;
     unread = 0;
@@ -546,6 +710,7 @@
     regroup(item);
     regroup(nextMessage(item));
     updateEmpty();
+    queueDays();
   }
 
   function firstPending() {
@@ -585,12 +750,24 @@
     }
     const text = document.createElement("p");
     text.className = "text";
-    text.textContent = message.text;
+    // Links as DOM nodes: the text stays text, hrefs are only ever http(s) URLs.
+    for (const part of linkParts(message.text)) {
+      if (!part.href) {
+        text.append(document.createTextNode(part.text));
+        continue;
+      }
+      const link = document.createElement("a");
+      link.href = part.href;
+      link.target = "_blank";
+      link.rel = "noopener noreferrer";
+      link.textContent = part.text;
+      text.append(link);
+    }
     const time = document.createElement("time");
     time.className = "stamp";
     time.dateTime = when.toISOString();
     time.title = when.toLocaleString();
-    time.textContent = formatTime(when);
+    time.textContent = stampText(when, new Date());
     bubble.append(meta, text, time);
     item.append(avatar, bubble);
   }
@@ -678,6 +855,12 @@
       } else if (request && request.kind === "cancel") {
         showScheduled(scheduledItems); // enables its Cancel button again
         requestScheduled();
+      } else if (request && request.kind === "search") {
+        searchUi.onError(FRIENDLY[event.code] || sentence(event.message));
+        return;
+      } else if (request && ["around", "newer", "latest"].includes(request.kind)) {
+        loadingNewer = false;
+        jumpTarget = null;
       }
     }
     const entry = clientId ? outbox.get(clientId) : null;
@@ -763,6 +946,7 @@
       return;
     }
     const clientId = newClientId();
+    if (timeline.detached) backToLatest(); // a new message belongs under the newest ones
     if (!sendMessage({ clientId, text })) {
       showNotice(FRIENDLY.offline);
       return;

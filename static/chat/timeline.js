@@ -29,6 +29,7 @@
   // Which kind of page a `history` event is, from the cursor it echoes; null when it echoes
   // none (a server that predates cursor echo), so the caller decides from what it asked.
   function historyKind(event) {
+    if (event.around_seq !== undefined && event.around_seq !== null) return "around";
     if (event.after_seq !== undefined && event.after_seq !== null) return "after";
     if (event.before_seq !== undefined && event.before_seq !== null) return "older";
     if ("after_seq" in event || "before_seq" in event) return "newest";
@@ -41,6 +42,12 @@
       this.holeRecheckMs = options.holeRecheckMs ?? HOLE_RECHECK_MS;
       this.errorPauseMs = options.errorPauseMs ?? ERROR_PAUSE_MS;
       this.maxPage = options.maxPage ?? MAX_PAGE;
+      this.clear();
+      this.pausedUntil = 0;
+    }
+
+    // Forget every message: the page shows another window of the room from now on.
+    clear() {
       this.shown = new Set();
       this.holes = new Map(); // seq -> { final, recheckAt }: settled as never stored
       this.known = []; // sorted: every seq shown or settled as a hole
@@ -52,7 +59,11 @@
       this.waits = []; // { lo, hi, until }: a gap seen live is not asked for before `until`
       this.inFlight = null; // the gap or recheck request awaiting its answer
       this.resuming = false; // the catch-up after a resume has not ended yet
-      this.pausedUntil = 0;
+      // Showing a window of older messages (a search result in context), not the newest:
+      // live messages are not shown, only counted in `missedLive`, until the reader pages
+      // forward to the newest or jumps back to it.
+      this.detached = false;
+      this.missedLive = 0;
     }
 
     get size() {
@@ -67,9 +78,10 @@
       return this.holes.has(seq);
     }
 
-    // The cursor for `?after_seq=` on reconnect; null until a page of history was shown.
+    // The cursor for `?after_seq=` on reconnect; null until a page of history was shown, and
+    // while detached (the newest page then brings the reader back to the present).
     resumeAfter() {
-      return this.loaded ? this.highest : null;
+      return this.loaded && !this.detached ? this.highest : null;
     }
 
     lowestShown() {
@@ -122,6 +134,10 @@
     // a duplicate; `before` is the shown seq to insert in front of (null: after the newest).
     receiveLive(seq, now) {
       if (!isSeq(seq)) return { added: false, before: null };
+      if (this.detached) {
+        if (seq > this.highest) this.missedLive += 1;
+        return { added: false, before: null, detached: true };
+      }
       const newestBefore = this.highest;
       const result = this.show(seq);
       if (result.added && newestBefore > 0 && seq > newestBefore + 1) {
@@ -130,11 +146,15 @@
       return result;
     }
 
-    // A `history` event. Returns { kind, answered, fresh }: `fresh` lists the messages not shown
-    // before, ascending, each with the seq to insert it before (insert them in that order);
-    // `answered` when it answers this timeline's own gap or recheck request.
+    // A `history` event. Returns { kind, answered, fresh, cleared }: `fresh` lists the messages
+    // not shown before, ascending, each with the seq to insert it before (insert them in that
+    // order); `answered` when it answers this timeline's own gap or recheck request; `cleared`
+    // when every message shown before must go (an `around` window, or the newest page that
+    // ends a detached window).
     receiveHistory(event, now, kind) {
       const how = kind || historyKind(event) || "newest";
+      const cleared = how === "around" || (how === "newest" && this.detached);
+      if (cleared) this.clear();
       const messages = (event.messages || [])
         .filter((message) => isSeq(message.seq))
         .sort((a, b) => a.seq - b.seq);
@@ -155,6 +175,14 @@
           hi = isSeq(event.before_seq) ? event.before_seq - 1 : last;
           this.lowerFloor(first);
         }
+      } else if (how === "around") {
+        if (first !== null) {
+          lo = first;
+          hi = last;
+          this.lowerFloor(first);
+        }
+        this.detached = Boolean(event.has_newer);
+        this.loaded = true;
       } else if (how === "after") {
         const cursor = Number(event.after_seq) || 0;
         if (!event.has_more || last !== null) {
@@ -167,6 +195,10 @@
           answered = true;
         }
         if (this.resuming && !event.has_more) this.resuming = false;
+        if (this.detached && !event.has_more) {
+          this.detached = false; // paged forward up to the newest: live messages show again
+          this.missedLive = 0;
+        }
         this.loaded = true;
       } else {
         if (first !== null) {
@@ -178,7 +210,7 @@
         this.loaded = true;
       }
       if (lo !== null && hi !== null) this.settle(lo, Math.min(hi, this.highest), how, now);
-      return { kind: how, answered, fresh };
+      return { kind: how, answered, fresh, cleared };
     }
 
     // The next gap fill or hole recheck to send, marked as in flight; null when none is due.

@@ -51,12 +51,16 @@ class PageOpener:
     base_url: str
     contexts: list[BrowserContext] = field(default_factory=list)
 
-    def __call__(self, path: str, *, viewport: ViewportSize | None = None) -> Page:
+    def __call__(
+        self, path: str, *, viewport: ViewportSize | None = None, bypass_csp: bool = False
+    ) -> Page:
+        """A page at `path`; `bypass_csp` lets a test inject scripts (such as axe-core)."""
         context = self.browser.new_context(
             base_url=self.base_url,
             viewport=viewport or DESKTOP,
             locale="en-US",
             timezone_id="UTC",
+            bypass_csp=bypass_csp,
         )
         context.set_default_timeout(WAIT_MS)
         self.contexts.append(context)

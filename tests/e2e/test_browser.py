@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Browser, Page, WebSocket, WebSocketRoute, expect
 from websockets.sync.client import ClientConnection, connect
 
-from tests.chatserver import ROOT, ChatServer, run_chat_server
+from tests.chatserver import ChatServer, run_chat_server
 from tests.conftest import require_services
 from tests.e2e.browser import (
     PHONE,
@@ -29,7 +29,6 @@ from tests.e2e.browser import (
 
 pytestmark = pytest.mark.services
 
-SCREENSHOTS = ROOT / "var" / "screenshots"
 MESSAGES = "#messages li.message:not(.pending)"
 WAIT_S = 5.0
 SCROLL_TO_TOP = """(list, seq) => {
@@ -542,34 +541,3 @@ def test_scrolling_to_the_top_loads_older_history_and_keeps_the_position(
         assert abs(top_after - top_before) < 4, "the reader's place moved"
     expect(marker).to_have_text(f"Beginning of #{room}")
     assert message_texts(page) == texts
-
-
-def test_screenshots_of_a_conversation_on_desktop_and_phone(open_page: PageOpener) -> None:
-    """Write var/screenshots/chat.png (1280x800) and chat-mobile.png (390x844) to look at."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    alice = open_page("/")  # #lobby: no other test posts there
-    join(alice, "Alice")
-    bob = open_page("/", viewport=PHONE)
-    join(bob, "Bob")
-    lines = [
-        (alice, "Morning! Did the deploy go out last night?"),
-        (bob, "It did. Two workers per box now, one socket."),
-        (alice, "Nice. Any dropped messages during the restart?"),
-        (
-            bob,
-            "None that anyone noticed: every message is stored before it is sent out, "
-            "and the page fetches anything it missed from history.",
-        ),
-        (alice, "Perfect."),
-        (alice, "I'll write it up in docs/operations.md."),
-        (bob, "Thanks!"),
-    ]
-    for number, (page, text) in enumerate(lines, start=1):
-        send(page, text)
-        expect(alice.locator(MESSAGES)).to_have_count(number)
-        expect(bob.locator(MESSAGES)).to_have_count(number)
-    alice.locator("#text").fill("Let's")
-    bob.locator("#text").press_sequentially("On it", delay=20)
-    expect(alice.locator("#typing")).to_have_text("Bob is typing…")
-    alice.screenshot(path=SCREENSHOTS / "chat.png")
-    bob.screenshot(path=SCREENSHOTS / "chat-mobile.png")

@@ -9,8 +9,8 @@ from chat.clients import mongo_db
 async def figures(room: str) -> tuple[int, int] | None:
     """(messages, members) of the room in the listing, None when it is not listed."""
     for listing in await selectors.room_list(limit=1000):
-        if listing.stats.room == room:
-            return listing.stats.messages, listing.members
+        if listing.room == room:
+            return listing.stats.messages if listing.stats else 0, listing.members
     return None
 
 
@@ -37,6 +37,8 @@ async def test_the_room_list_counts_present_names_once(room: str) -> None:
     assert await figures(room) == (1, 2)
     await presence.remove(room=room, name="bob", conn="c3")
     assert await figures(room) == (1, 1)
+    for conn in ("c1", "c2"):
+        await presence.remove(room=room, name="ann", conn=conn)
 
 
 async def test_rooms_stored_before_figures_were_kept_get_them_once(room: str) -> None:
@@ -47,3 +49,14 @@ async def test_rooms_stored_before_figures_were_kept_get_them_once(room: str) ->
     assert await figures(room) is None
     await store.ensure_indexes()
     assert await figures(room) == (5, 0)
+
+
+async def test_a_room_with_people_but_no_messages_yet_is_listed_first(room: str) -> None:
+    """Someone waiting in a new room makes it active: listed before rooms with messages."""
+    await presence.add(room=room, name="early", conn="c1")
+    listings = await selectors.room_list(limit=1000)
+    quiet = [listing for listing in listings if listing.stats is None]
+    assert listings[: len(quiet)] == quiet
+    assert [(q.members) for q in quiet if q.room == room] == [1]
+    await presence.remove(room=room, name="early", conn="c1")
+    assert await figures(room) is None

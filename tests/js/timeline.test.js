@@ -323,3 +323,61 @@ test("the module attaches itself to window in a browser", () => {
   assert.equal(typeof sandbox.ChatTimeline.Timeline, "function");
   assert.equal(typeof sandbox.ChatTimeline.Outbox, "function");
 });
+
+test("historyKind tells an around page by its echoed around_seq", () => {
+  assert.equal(historyKind(page([5], { around_seq: 5 })), "around");
+  assert.equal(historyKind(page([5], { around_seq: null, after_seq: 4 })), "after");
+});
+
+test("an around window replaces everything shown and detaches from the live end", () => {
+  const timeline = joined(range(951, 1000), { has_more: true });
+  const result = timeline.receiveHistory(
+    page(range(476, 525), { around_seq: 500, has_more: true, has_newer: true }),
+    T0,
+  );
+  assert.equal(result.cleared, true);
+  assert.deepEqual(result.fresh.map((f) => f.message.seq), range(476, 525));
+  assert.deepEqual(shownInOrder(timeline), range(476, 525));
+  assert.equal(timeline.detached, true);
+  assert.deepEqual(timeline.gaps(), []);
+  assert.equal(timeline.nextRequest(T0 + 60_000), null, "the newer messages are not gap-filled");
+  assert.equal(timeline.resumeAfter(), null, "a reconnect brings the newest page back");
+});
+
+test("live messages while detached are counted, not shown", () => {
+  const timeline = joined(range(1, 100));
+  timeline.receiveHistory(page(range(10, 20), { around_seq: 15, has_newer: true }), T0);
+  assert.deepEqual(timeline.receiveLive(101, T0), { added: false, before: null, detached: true });
+  assert.equal(timeline.missedLive, 1);
+  assert.equal(timeline.has(101), false);
+});
+
+test("paging forward to the newest attaches the window to the live end again", () => {
+  const timeline = joined(range(1, 100));
+  timeline.receiveHistory(page(range(40, 60), { around_seq: 50, has_newer: true }), T0);
+  timeline.receiveHistory(page(range(61, 80), { after_seq: 60, has_more: true }), T0);
+  assert.equal(timeline.detached, true);
+  timeline.receiveHistory(page(range(81, 101), { after_seq: 80, has_more: false }), T0);
+  assert.equal(timeline.detached, false);
+  assert.deepEqual(shownInOrder(timeline), range(40, 101));
+  assert.deepEqual(timeline.receiveLive(102, T0), { added: true, before: null });
+  assert.equal(timeline.resumeAfter(), 102);
+});
+
+test("the newest page ends a detached window and replaces it", () => {
+  const timeline = joined(range(1, 100));
+  timeline.receiveHistory(page(range(10, 20), { around_seq: 15, has_newer: true }), T0);
+  const result = timeline.receiveHistory(page(range(61, 110), { has_more: true }), T0);
+  assert.equal(result.cleared, true);
+  assert.equal(timeline.detached, false);
+  assert.deepEqual(shownInOrder(timeline), range(61, 110));
+  assert.equal(timeline.lowestShown(), 61);
+});
+
+test("an around window of the newest messages is not detached", () => {
+  const timeline = joined(range(1, 30));
+  const result = timeline.receiveHistory(page(range(5, 30), { around_seq: 28, has_newer: false }), T0);
+  assert.equal(result.cleared, true);
+  assert.equal(timeline.detached, false);
+  assert.deepEqual(timeline.receiveLive(31, T0), { added: true, before: null });
+});

@@ -1,0 +1,59 @@
+"""Presence in Redis (chat/presence.py): one entry per name, versions, expiry and heartbeats."""
+
+from __future__ import annotations
+
+import asyncio
+
+from django.test import override_settings
+
+from chat import presence
+
+SHORT_TTL_MS = 300
+
+
+async def test_a_name_joins_with_its_first_tab_and_leaves_with_its_last(room: str) -> None:
+    """Only the first add and the last remove of a name are changes, each a newer version."""
+    joined = await presence.add(room=room, name="ann", conn="tab-1")
+    assert joined > 0
+    assert await presence.add(room=room, name="ann", conn="tab-2") == 0
+    assert await presence.members(room) == (["ann"], joined)
+    assert await presence.remove(room=room, name="ann", conn="tab-1") == 0
+    left = await presence.remove(room=room, name="ann", conn="tab-2")
+    assert left > joined
+    assert await presence.members(room) == ([], left)
+    assert await presence.remove(room=room, name="ann", conn="tab-2") == 0  # said once only
+
+
+async def test_members_are_sorted_case_insensitively_and_counted(room: str) -> None:
+    """The snapshot lists each name once, in reading order; counts match it."""
+    for name, conn in [("bob", "c1"), ("Ann", "c2"), ("carol", "c3"), ("bob", "c4")]:
+        await presence.add(room=room, name=name, conn=conn)
+    assert (await presence.members(room))[0] == ["Ann", "bob", "carol"]
+    assert await presence.counts([room, f"{room}-empty"]) == {room: 3, f"{room}-empty": 0}
+    assert room in await presence.occupied_rooms(1000)
+
+
+async def test_entries_nobody_refreshes_expire_and_one_sweep_reports_them(room: str) -> None:
+    """A dead worker's connection is gone after the TTL; the sweeping heartbeat says so once."""
+    with override_settings(CHAT_PRESENCE_TTL_MS=SHORT_TTL_MS):
+        await presence.add(room=room, name="ghost", conn="dead-worker-conn")
+        await presence.add(room=room, name="alive", conn="live-conn")
+        for _ in range(4):  # the live worker keeps refreshing its own connection
+            await asyncio.sleep(SHORT_TTL_MS / 3000)
+            beat = await presence.heartbeat(room=room, conns=[("alive", "live-conn")])
+            if beat.gone:
+                break
+        assert beat.gone == ["ghost"] and beat.back == [] and beat.version > 0
+        assert (await presence.members(room))[0] == ["alive"]
+        again = await presence.heartbeat(room=room, conns=[("alive", "live-conn")])
+        assert again.gone == [] and again.version == 0
+
+
+async def test_a_connection_swept_while_its_worker_stalled_comes_back(room: str) -> None:
+    """A heartbeat that finds its own connection expired re-adds it and reports it back."""
+    with override_settings(CHAT_PRESENCE_TTL_MS=SHORT_TTL_MS):
+        await presence.add(room=room, name="slow", conn="c1")
+        await asyncio.sleep(SHORT_TTL_MS / 1000 + 0.1)
+        beat = await presence.heartbeat(room=room, conns=[("slow", "c1")])
+        assert beat.back == ["slow"] and beat.gone == []
+        assert (await presence.members(room))[0] == ["slow"]
