@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 
 from chat.protocol import ProtocolError, validate_name
@@ -20,9 +21,14 @@ class Identity:
     account: str | None
 
 
-async def name_is_registered(name: str) -> bool:
-    """True when a user account has this name, in any letter case."""
-    return await get_user_model().objects.filter(username__iexact=name).aexists()
+@database_sync_to_async
+def name_is_registered(name: str) -> bool:
+    """True when a user account has this name, in any letter case.
+
+    Through database_sync_to_async, which closes stale connections around the query: the
+    consumer's dispatch does not (chat/consumers.py).
+    """
+    return get_user_model().objects.filter(username__iexact=name).exists()
 
 
 async def identity_for(*, user: Any, requested_name: str | None) -> Identity:

@@ -26,6 +26,10 @@ class SignupForm(UserCreationForm):
         username.help_text = (
             f"Up to {MAX_NAME} letters, digits and @ . + - _. Others can no longer chat under it."
         )
+        # Django's own help is an HTML list; one plain line says the same here.
+        self.fields[
+            "password1"
+        ].help_text = "At least 8 characters; not only digits, not a common password."
 
     def clean_username(self) -> str:
         # Django already refuses a username taken in another letter case.

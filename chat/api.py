@@ -2,8 +2,8 @@
 
 Thin like the consumer: validate with typed schemas, call one service or selector, answer.
 Every error is JSON `{"code", "message", "field"}`; the codes are the WebSocket ones
-(docs/protocol.md). There is no authentication yet: `author` is the name a message is
-posted under, as on the WebSocket.
+(docs/protocol.md). As on the WebSocket, a signed-in user (session cookie) acts under their
+username; a guest's `author` or `name` must not be a registered user's (`name_taken`).
 """
 
 from __future__ import annotations
@@ -30,13 +30,13 @@ from pydantic_core import PydanticCustomError
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
-from chat import selectors, services
+from chat import accounts, selectors, services
 from chat.errors import ServiceError
 from chat.jobs import kinds as job_kinds
 from chat.jobs import records as job_records
 from chat.jobs import selectors as job_selectors
 from chat.jobs import service as job_service
-from chat.owners import request_owner
+from chat.owners import owner_of
 from chat.protocol import (
     HISTORY_MAX_PAGE,
     HISTORY_PAGE,
@@ -226,6 +226,17 @@ class ScheduledListOut(Schema):
     items: list[ScheduledOut]
 
 
+async def _identity(
+    request: HttpRequest, name: str, *, where: str, field: str
+) -> accounts.Identity:
+    """Who the request acts as: the signed-in user, else the guest `name` (422 if not free)."""
+    try:
+        return await accounts.identity_for(user=await request.auser(), requested_name=name)
+    except ProtocolError as exc:
+        error = {"loc": (where, field), "type": exc.code, "msg": exc.message}
+        raise ValidationError([error]) from None
+
+
 @scheduled.post(
     "/rooms/{room}/scheduled",
     response={201: ScheduledOut, 400: ErrorOut, 422: ErrorOut, 503: ErrorOut},
@@ -235,9 +246,11 @@ async def schedule_message(
     request: HttpRequest, room: str, body: ScheduleBody
 ) -> Status[ScheduledOut]:
     """Deliver `text` to the room at `deliver_at`, posted by `author`."""
+    who = await _identity(request, body.author, where="body", field="author")
     item = await services.scheduled_message_create(
         room=_room(room),
-        author=body.author,
+        author=who.name,
+        account=who.account,
         text=body.text,
         deliver_at=body.deliver_at,
         client_id=body.client_id,
@@ -252,7 +265,8 @@ async def schedule_message(
 )
 async def list_scheduled(request: HttpRequest, room: str, author: str) -> ScheduledListOut:
     """The author's messages in the room that are not delivered yet."""
-    items = await selectors.scheduled_pending(room=_room(room), author=_author(author))
+    who = await _identity(request, _author(author), where="query", field="author")
+    items = await selectors.scheduled_pending(room=_room(room), author=who.name)
     return ScheduledListOut(items=[ScheduledOut.of(item) for item in items])
 
 
@@ -266,7 +280,9 @@ async def cancel_scheduled(
 ) -> Status[None]:
     """Cancel while pending; 409 `too_late` once it is being delivered or was delivered."""
     await services.scheduled_message_cancel(
-        room=_room(room), author=_author(author), scheduled_id=scheduled_id
+        room=_room(room),
+        author=(await _identity(request, _author(author), where="query", field="author")).name,
+        scheduled_id=scheduled_id,
     )
     return Status(204, None)
 
@@ -434,8 +450,13 @@ async def post_message(
     request: HttpRequest, body: MessageBody, room: str = _ROOM_PATH
 ) -> Status[PostedOut]:
     """Store and fan out like a WebSocket `message`; 201 with its id and seq, also on a retry."""
+    who = await _identity(request, body.author, where="body", field="author")
     message = await services.message_create(
-        room=_room(room), author=body.author, text=body.text, client_id=body.client_id
+        room=_room(room),
+        author=who.name,
+        account=who.account,
+        text=body.text,
+        client_id=body.client_id,
     )
     return Status(201, PostedOut(id=message.id, seq=message.seq, client_id=body.client_id))
 
@@ -583,11 +604,7 @@ _JOB_ID_PATH = Path(
 
 async def _owner(request: HttpRequest, name: str, *, where: str) -> str:
     """The job owner the request acts for; a 422 naming `name` if a guest may not use it."""
-    try:
-        return await request_owner(request, name=name)
-    except ProtocolError as exc:
-        error = {"loc": (where, "name"), "type": exc.code, "msg": exc.message}
-        raise ValidationError([error]) from None
+    return owner_of(await _identity(request, name, where=where, field="name"))
 
 
 async def _job(job_id: str) -> job_records.Job:

@@ -86,7 +86,10 @@ def _worker() -> _Worker:
 
 
 @metrics.redis_op("admit")
-async def _admit_in_redis(conn_id: str, address: str, *, per_address: int, new_per_s: int) -> str:
+async def admit_address(
+    conn_id: str, address: str, *, per_address: int, new_per_s: int, lease_ms: int = LEASE_MS
+) -> str:
+    """The per-address verdict in Redis: 'ok' (and counted) or the refusing error code."""
     return str(
         await redis().eval(
             _ADMIT,
@@ -96,7 +99,7 @@ async def _admit_in_redis(conn_id: str, address: str, *, per_address: int, new_p
             conn_id,
             per_address,
             new_per_s,
-            LEASE_MS,
+            lease_ms,
         )
     )
 
@@ -114,7 +117,7 @@ async def admit(
         return "server_full"
     if per_address > 0 or new_per_s > 0:
         try:
-            verdict = await _admit_in_redis(
+            verdict = await admit_address(
                 conn_id, address, per_address=per_address, new_per_s=new_per_s
             )
         except RedisError as exc:

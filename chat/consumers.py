@@ -287,6 +287,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     text=event.text,
                     deliver_at=event.deliver_at,
                     client_id=client_id,
+                    account=self.account,
                 )
                 await self.send_event(scheduled_reply(scheduled, client_id=client_id))
             elif isinstance(event, ScheduledListIn):

@@ -49,7 +49,7 @@ RATE_LIMITED = Counter(
 )
 FANOUT_SECONDS = Histogram(
     "chat_fanout_seconds",
-    "from publishing a stored message to forwarding it to one client",
+    "from publishing stored messages to forwarding them to one client (one per broadcast)",
     buckets=_LATENCY_BUCKETS,
 )
 MONGO_SECONDS = Histogram(
@@ -63,7 +63,9 @@ SCHEDULED_PENDING = Gauge(
     "chat_scheduled_pending", "scheduled messages not yet delivered", multiprocess_mode="mostrecent"
 )
 JOB_QUEUE_DEPTH = Gauge(
-    "chat_job_queue_depth", "jobs waiting in the job queue", multiprocess_mode="mostrecent"
+    "chat_job_queue_depth",
+    "jobs waiting in the job queue, not yet taken by a worker",
+    multiprocess_mode="mostrecent",
 )
 
 
@@ -98,12 +100,13 @@ def redis_op(op: str) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Await
 
 
 def observe_fanout(published_at: float, *, messages: int = 1) -> None:
-    """A broadcast of `messages` stored together reached one client: count each of them, and
-    how long each took since publishing."""
+    """A broadcast of `messages` stored together reached one client: count them, and time it.
+
+    One observation per broadcast, not per message: its messages all took the same time, and
+    a multiprocess sample costs microseconds, paid once per recipient.
+    """
     MESSAGES_DELIVERED.inc(messages)
-    took = max(0.0, time.time() - published_at)
-    for _ in range(messages):
-        FANOUT_SECONDS.observe(took)
+    FANOUT_SECONDS.observe(max(0.0, time.time() - published_at))
 
 
 def registry() -> CollectorRegistry:

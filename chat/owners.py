@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest
-
 from chat import accounts
 
 
@@ -14,12 +12,3 @@ def owner_of(identity: accounts.Identity) -> str:
     name, so one owner is one person across their sockets and requests.
     """
     return identity.account or identity.name
-
-
-async def request_owner(request: HttpRequest, *, name: str) -> str:
-    """The owner a REST request acts for: the signed-in user, else the name it gave.
-
-    Raises ProtocolError `invalid_name` or `name_taken` for a guest's name.
-    """
-    user = await request.auser()
-    return owner_of(await accounts.identity_for(user=user, requested_name=name))

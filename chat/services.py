@@ -248,7 +248,13 @@ async def _store_with_next_seq(
 
 
 async def scheduled_message_create(
-    *, room: str, author: str, text: str, deliver_at: str | int, client_id: str | None = None
+    *,
+    room: str,
+    author: str,
+    text: str,
+    deliver_at: str | int,
+    client_id: str | None = None,
+    account: str | None = None,
 ) -> scheduling.ScheduledMessage:
     """Schedule `text` for `deliver_at` (a past time or "now": at once).
 
@@ -263,7 +269,12 @@ async def scheduled_message_create(
         # Redis raises a due time it sees as past to its own clock, so schedulers agree.
         return await asyncio.wait_for(
             scheduler.schedule(
-                room=room, author=author, text=text, due_ms=due, client_id=client_id
+                room=room,
+                author=author,
+                text=text,
+                due_ms=due,
+                client_id=client_id,
+                account=account,
             ),
             timeout=settings.CHAT_STORE_TIMEOUT_S,
         )
@@ -302,6 +313,7 @@ async def scheduled_message_deliver(*, claim: scheduler.Claim) -> MessageOut:
                 text=claim.text,
                 client_id=scheduling.store_client_id(claim.id),
                 seq=claim.seq,
+                account=claim.account,
             ),
             timeout=settings.CHAT_STORE_TIMEOUT_S,
         )

@@ -46,22 +46,30 @@ class RequestIdMiddleware:
         if iscoroutinefunction(get_response):
             markcoroutinefunction(self)
 
-    def _start(self, request: HttpRequest) -> str:
+    @staticmethod
+    def _request_id(request: HttpRequest) -> str:
         incoming = request.headers.get("X-Request-ID", "")
-        request_id = incoming if _CLEAN_ID.fullmatch(incoming) else new_id()
-        current_id.set(request_id)
-        return request_id
+        return incoming if _CLEAN_ID.fullmatch(incoming) else new_id()
 
     def __call__(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
         if iscoroutinefunction(self):
             return self._acall(request)
-        request_id = self._start(request)
-        response = self.get_response(request)
+        request_id = self._request_id(request)
+        # Reset afterwards: a sync server's thread serves the next request in this context.
+        token = current_id.set(request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            current_id.reset(token)
         response["X-Request-ID"] = request_id
         return response
 
     async def _acall(self, request: HttpRequest) -> HttpResponse:
-        request_id = self._start(request)
-        response = await self.get_response(request)
+        request_id = self._request_id(request)
+        token = current_id.set(request_id)
+        try:
+            response = await self.get_response(request)
+        finally:
+            current_id.reset(token)
         response["X-Request-ID"] = request_id
         return response

@@ -61,7 +61,11 @@ class ChatServer:
         subprocess.run(
             [sys.executable, "-c", f"import django; django.setup(); {code}", username, password],
             cwd=ROOT,
-            env={**os.environ, "DATABASE_URL": self.database_url},
+            env={
+                **os.environ,
+                "DJANGO_SETTINGS_MODULE": "chatsite.settings",
+                "DATABASE_URL": self.database_url,
+            },
             check=True,
             timeout=60,
         )

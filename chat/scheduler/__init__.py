@@ -4,7 +4,7 @@ Keys (docs/scheduling.md says why each has the type it has):
     chat:sched:ids                    STRING  counter; ids in scheduling order
     chat:sched:due                    ZSET    member -> due epoch ms; what waits to be claimed
     chat:sched:leases                 ZSET    member -> lease expiry epoch ms; claimed, not finished
-    chat:sched:msg:<member>           HASH    room, author, text, client_id, due, created, seq, ...
+    chat:sched:msg:<member>           HASH    room, author, account, text, client_id, due, seq, ...
     chat:sched:by:<room>:<author>     ZSET    member -> due; one author's pending messages
     chat:sched:cid:<room>:<client_id> STRING  member; makes scheduling idempotent by client_id
     chat:sched:wake                   channel a new earliest due time, so sleepers wake early
@@ -54,6 +54,8 @@ class Claim:
     seq: int
     due_ms: int
     attempts: int
+    # The scheduler's account when they were signed in (None: a guest, or scheduled before).
+    account: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,13 @@ def _int_or_none(raw: str) -> int | None:
 
 
 async def schedule(
-    *, room: str, author: str, text: str, due_ms: int | None, client_id: str | None
+    *,
+    room: str,
+    author: str,
+    text: str,
+    due_ms: int | None,
+    client_id: str | None,
+    account: str | None = None,
 ) -> ScheduledMessage:
     """Store a message to deliver at `due_ms` (None or past: now, by Redis's clock).
 
@@ -93,6 +101,7 @@ async def schedule(
         BY_PREFIX,
         CID_PREFIX,
         WAKE,
+        account or "",
     )
     member, due = reply[1], int(reply[2])
     if reply[0] == "existing":
@@ -139,7 +148,7 @@ async def claim(*, lease_ms: int, owner: str) -> Claim | Idle:
         )
         kind = reply[0]
         if kind == "claimed":
-            _, member, room, author, text, seq, due, attempts = reply
+            _, member, room, author, text, seq, due, attempts, account = reply
             return Claim(
                 id=scheduling.id_of(member),
                 room=room,
@@ -148,6 +157,7 @@ async def claim(*, lease_ms: int, owner: str) -> Claim | Idle:
                 seq=int(seq),
                 due_ms=int(due),
                 attempts=int(attempts),
+                account=account or None,
             )
         if kind == "idle":
             now, due, lease = int(reply[1]), _int_or_none(reply[2]), _int_or_none(reply[3])

@@ -16,7 +16,7 @@ local function int(n) return string.format('%d', n) end
 """
 
 # KEYS: ids, due. ARGV: room, author, text, client_id ('' for none), requested due ms
-# ('' for now), msg prefix, by prefix, cid prefix, wake channel.
+# ('' for now), msg prefix, by prefix, cid prefix, wake channel, account ('' for a guest).
 SCHEDULE = (
     PRELUDE
     + """
@@ -34,7 +34,7 @@ local due = now
 if ARGV[5] ~= '' and tonumber(ARGV[5]) > now then due = tonumber(ARGV[5]) end
 local member = string.format('%016d', redis.call('INCR', KEYS[1]))
 redis.call('HSET', ARGV[6] .. member, 'room', room, 'author', author, 'text', text,
-  'client_id', cid, 'due', int(due), 'created', int(now), 'attempts', '0')
+  'client_id', cid, 'due', int(due), 'created', int(now), 'attempts', '0', 'account', ARGV[10])
 redis.call('ZADD', KEYS[2], int(due), member)
 redis.call('ZADD', ARGV[7] .. room .. ':' .. author, int(due), member)
 if cid ~= '' then redis.call('SET', cid_key, member) end
@@ -87,8 +87,8 @@ redis.call('ZREM', KEYS[1], member)
 redis.call('ZADD', KEYS[2], int(now + tonumber(ARGV[1])), member)
 local attempts = redis.call('HINCRBY', key, 'attempts', 1)
 redis.call('HSET', key, 'owner', ARGV[4])
-local f = redis.call('HMGET', key, 'room', 'author', 'text', 'due')
-return {'claimed', member, f[1], f[2], f[3], tostring(seq), f[4], tostring(attempts)}
+local f = redis.call('HMGET', key, 'room', 'author', 'text', 'due', 'account')
+return {'claimed', member, f[1], f[2], f[3], tostring(seq), f[4], tostring(attempts), f[5] or ''}
 """
 )
 

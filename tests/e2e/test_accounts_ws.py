@@ -65,7 +65,8 @@ async def test_a_signed_in_user_chats_under_their_account(room: str) -> None:
         try:
             await user.send({"type": "message", "text": "hello as bob", "client_id": "u1"})
             await guest.send({"type": "message", "text": "hello as guest", "client_id": "g1"})
-            live = await guest.messages(2)
+            await user.send({"type": "schedule", "text": "later as bob", "deliver_at": "now"})
+            live = await guest.messages(3)
             newcomer = await Client.join(server, room, "nina")
             stored = newcomer.history["messages"]
             await newcomer.close()
@@ -79,7 +80,9 @@ async def test_a_signed_in_user_chats_under_their_account(room: str) -> None:
         "bob",
     )
     assert by_text["hello as guest"]["account"] is None
+    assert (by_text["later as bob"]["author"], by_text["later as bob"]["account"]) == ("bob", "bob")
     assert sorted((m["author"], m["account"] or "") for m in stored) == [
+        ("bob", "bob"),
         ("bob", "bob"),
         ("gina", ""),
     ]

@@ -57,6 +57,7 @@ def test_chatbench_delivers_every_message_once_and_prints_one_json_object() -> N
     assert metrics["chat_messages_stored_total"] == 40
     # The senders are room members too: they get broadcasts until they leave.
     assert 120 <= metrics["chat_messages_delivered_total"] <= 200
-    assert metrics["chat_fanout_seconds_count"] == metrics["chat_messages_delivered_total"]
+    # One fan-out sample per broadcast and client; a broadcast may carry several messages.
+    assert 0 < metrics["chat_fanout_seconds_count"] <= metrics["chat_messages_delivered_total"]
     assert result["config"]["receivers"] == 3
     assert "delivered 120/120" in done.stderr

@@ -56,7 +56,6 @@ async def test_metrics_count_a_session_summed_over_both_workers(room: str) -> No
                 "chat_messages_received_total": float(sent),
                 "chat_messages_stored_total": float(sent),
                 "chat_messages_delivered_total": float(2 * sent),
-                "chat_fanout_seconds_count": float(2 * sent),
                 "chat_connections_open": 2.0,
             }
             # Several scrapes, so both workers answer one at least once: each sums them all.
@@ -71,5 +70,8 @@ async def test_metrics_count_a_session_summed_over_both_workers(room: str) -> No
     groups = samples['chat_mongo_op_seconds_count{op="insert"}']
     assert 1 <= groups <= sent
     assert samples['chat_redis_op_seconds_count{op="publish"}'] == groups
+    # Each of the two clients received each group's broadcast once.
+    assert samples["chat_fanout_seconds_count"] == 2 * groups
     assert samples["chat_rate_limited_total"] == 0
-    assert "chat_scheduled_pending" in samples
+    assert samples["chat_scheduled_pending"] >= 0
+    assert samples["chat_job_queue_depth"] >= 0

@@ -10,11 +10,15 @@ from typing import Any
 
 import pytest
 from channels.layers import get_channel_layer
+from django.contrib.auth import get_user_model
 from django.test import AsyncClient
 
 from chat import services, store
 from chat.clients import close_all
 from chat.protocol import group_name
+
+# Posting checks the author against the registered users (Django's tables).
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
@@ -88,7 +92,7 @@ async def test_newest_page_then_older_pages_until_has_more_is_false(
     assert newest["has_more"] is True
     assert newest["before_seq"] is None and newest["after_seq"] is None
     first = newest["messages"][0]
-    assert set(first) == {"type", "id", "seq", "room", "author", "text", "ts"}
+    assert set(first) == {"type", "id", "seq", "room", "author", "account", "text", "ts"}
     assert first["type"] == "message" and first["room"] == room and first["text"] == "m4"
     collected = newest["messages"]
     page = newest
@@ -152,6 +156,21 @@ async def test_post_stores_fans_out_and_returns_id_and_seq(client: AsyncClient, 
     assert broadcast["author"] == "bot" and broadcast["text"] == "from REST"
     page = (await client.get(url(room), {"after_seq": 2})).json()
     assert page["messages"] == [broadcast]
+
+
+async def test_a_registered_name_is_refused_to_guests_and_users_post_as_themselves(
+    client: AsyncClient, room: str
+) -> None:
+    """No session: 422 name_taken for a user's name; signed in: posted under the account."""
+    user = await get_user_model().objects.acreate_user("alice", password="pw-not-checked-here")
+    refused = await post(client, room, {"text": "hi", "author": "Alice"})
+    await client.aforce_login(user)
+    posted = await post(client, room, {"text": "hi", "author": "whoever"})
+    page = (await client.get(url(room))).json()
+    assert refused.status_code == 422
+    assert (refused.json()["code"], refused.json()["field"]) == ("name_taken", "author")
+    assert posted.status_code == 201
+    assert [(m["author"], m["account"]) for m in page["messages"]] == [("alice", "alice")]
 
 
 async def test_post_without_client_id_confirms_with_null(client: AsyncClient, room: str) -> None:

@@ -260,6 +260,7 @@ async def test_an_idle_loop_wakes_early_for_a_message_scheduled_sooner(room: str
     assert time.monotonic() - started < 1.0
 
 
+@pytest.mark.django_db(transaction=True)
 async def test_the_rest_api_schedules_lists_and_cancels(room: str) -> None:
     """POST, GET and DELETE on /api/rooms/<room>/scheduled; errors are JSON with a code."""
     from django.test import AsyncClient

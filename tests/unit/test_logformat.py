@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
+from chatsite.logcontext import ContextFilter, current_id
 from chatsite.logformat import JsonFormatter
 
 
@@ -44,3 +45,17 @@ def test_exceptions_are_included() -> None:
         rec = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
     entry = json.loads(JsonFormatter().format(rec))
     assert "ValueError: boom" in entry["exc"]
+
+
+def test_lines_carry_the_id_of_the_request_or_connection_being_served() -> None:
+    """The filter stamps `log_id` from the context: `-` outside, the id inside; JSON keeps it."""
+    outside = record("idle")
+    ContextFilter().filter(outside)
+    token = current_id.set("c0ffee123456")
+    try:
+        inside = record("open conn")
+        ContextFilter().filter(inside)
+    finally:
+        current_id.reset(token)
+    assert outside.log_id == "-"
+    assert json.loads(JsonFormatter().format(inside))["log_id"] == "c0ffee123456"
