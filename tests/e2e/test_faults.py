@@ -232,7 +232,6 @@ async def test_burst_reaches_every_receiver_exactly_once(faults: FaultStack, roo
         assert len(workers) == 2, f"all clients landed on {workers}"
         await run_burst(burst, per_sender=200)
         await finish("burst", burst)
-        assert burst.timings["burst_s"] + burst.timings["settle_s"] < 45
     finally:
         await burst.close()
 
