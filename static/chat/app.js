@@ -345,6 +345,41 @@
     jumpTo,
   });
 
+  // Messages waiting out `rate_limited`, oldest first. Only the first is sent again (under
+  // its client_id, once the server says a token is back) and the next after its ack, and new
+  // messages queue behind them: the room gets them in the order typed, not the order in
+  // which tokens came back.
+  const held = [];
+  let heldTimer = null;
+
+  function hold(entry, waitMs) {
+    if (!held.includes(entry)) held.push(entry);
+    if (held[0] !== entry) return;
+    clearTimeout(heldTimer);
+    heldTimer = setTimeout(sendHeld, waitMs);
+  }
+
+  function sendHeld() {
+    heldTimer = null;
+    while (held.length && !(outbox.get(held[0].clientId) === held[0] && held[0].state === "sending")) {
+      held.shift();
+    }
+    if (held.length) sendMessage(held[0]);
+  }
+
+  function unhold(clientId) {
+    const index = held.findIndex((entry) => entry.clientId === clientId);
+    if (index < 0) return;
+    held.splice(index, 1);
+    if (index === 0 && heldTimer === null) sendHeld();
+  }
+
+  function forgetHeld() {
+    held.length = 0;
+    clearTimeout(heldTimer);
+    heldTimer = null;
+  }
+
   function sendMessage(entry) {
     const { clientId, text } = entry;
     typingSentAt = 0; // a sent message ends the typing; the next keystroke announces again
@@ -364,6 +399,7 @@
         }
         hideNotice();
         // The same client_id again: the server stores nothing twice and repeats its ack.
+        forgetHeld();
         for (const entry of outbox.toResend()) sendMessage(entry);
         requestScheduled();
         break;
@@ -800,6 +836,7 @@
   function acknowledge(event) {
     takeRequest((r) => r.kind === "message" && r.clientId === event.client_id);
     const entry = outbox.acknowledge(event.client_id);
+    unhold(event.client_id);
     if (!entry) return; // a repeated ack of a message shown already
     const item = entry.item;
     const after = nextMessage(item);
@@ -866,13 +903,13 @@
     }
     const entry = clientId ? outbox.get(clientId) : null;
     if (entry && event.code === "rate_limited" && event.retry_after_ms) {
-      // The server says when a token is back: send it again then, under the same client_id.
-      setTimeout(() => {
-        if (outbox.get(clientId) === entry && entry.state === "sending") sendMessage(entry);
-      }, event.retry_after_ms);
+      hold(entry, event.retry_after_ms);
       return;
     }
-    if (entry) markFailed(outbox.fail(clientId).item);
+    if (entry) {
+      unhold(clientId);
+      markFailed(outbox.fail(clientId).item);
+    }
     showNotice(FRIENDLY[event.code] || sentence(event.message));
   }
 
@@ -948,7 +985,8 @@
     }
     const clientId = newClientId();
     if (timeline.detached) backToLatest(); // a new message belongs under the newest ones
-    if (!sendMessage({ clientId, text })) {
+    const queued = held.length > 0; // behind messages waiting out rate_limited
+    if (!queued && !sendMessage({ clientId, text })) {
       showNotice(FRIENDLY.offline);
       return;
     }
@@ -956,7 +994,9 @@
     const item = document.createElement("li");
     fillMessage(item, { author: name, account: account || null, text, ts: new Date().toISOString() });
     item.classList.add("pending");
-    outbox.add(clientId, text).item = item;
+    const entry = outbox.add(clientId, text);
+    entry.item = item;
+    if (queued) held.push(entry);
     list.appendChild(item);
     regroup(item);
     updateEmpty();

@@ -14,6 +14,7 @@ from tests.e2e.browser import PageOpener, join, page_opener
 pytestmark = pytest.mark.services
 
 MESSAGES = "#messages li.message:not(.pending)"
+TYPED = ["one", "two", "three", "four", "five"]
 
 
 @pytest.fixture(scope="module")
@@ -37,13 +38,14 @@ def open_page(chromium: Browser, chat_server: ChatServer) -> Iterator[PageOpener
 def test_rate_limited_sends_are_resent_after_the_wait_and_a_full_server_is_explained(
     open_page: PageOpener, room: str
 ) -> None:
-    """Three quick sends all get stored, none shows as failed; a second page hears 'full'."""
+    """Five quick sends all get stored in the order typed, none shows as failed; a second
+    page hears 'full'."""
     page = open_page(f"/r/{room}/")
     join(page, "Quick")
-    for text in ("one", "two", "three"):
+    for text in TYPED:
         page.locator("#text").fill(text)
         page.locator("#text").press("Enter")
-    expect(page.locator(MESSAGES + " .text")).to_have_text(["one", "two", "three"])
+    expect(page.locator(MESSAGES + " .text")).to_have_text(TYPED)
     expect(page.locator("#messages li.failed")).to_have_count(0)
     expect(page.locator("#notice")).to_be_hidden()
 
@@ -54,4 +56,4 @@ def test_rate_limited_sends_are_resent_after_the_wait_and_a_full_server_is_expla
     expect(other.locator("#status")).to_have_attribute("data-state", "reconnecting")
     page.close()
     expect(other.locator("#status")).to_have_attribute("data-state", "online", timeout=15_000)
-    expect(other.locator(MESSAGES + " .text")).to_have_text(["one", "two", "three"])
+    expect(other.locator(MESSAGES + " .text")).to_have_text(TYPED)
