@@ -74,6 +74,8 @@
   };
 
   let typingSentAt = 0; // when this page last told the room it is typing
+  const throttled = new Set(); // client_ids refused with rate_limited, resent together
+  let throttleTimer = null;
   let name = account || remembered();
   let ws = null;
   let online = false;
@@ -865,14 +867,21 @@
     }
     const entry = clientId ? outbox.get(clientId) : null;
     if (entry && event.code === "rate_limited" && event.retry_after_ms) {
-      // The server says when a token is back: send it again then, under the same client_id.
-      setTimeout(() => {
-        if (outbox.get(clientId) === entry && entry.state === "sending") sendMessage(entry);
-      }, event.retry_after_ms);
+      // The server says when a token is back: send again then, under the same client_ids, all
+      // refused ones at once in the order they were written, so they are stored in that order.
+      throttled.add(clientId);
+      clearTimeout(throttleTimer);
+      throttleTimer = setTimeout(resendThrottled, event.retry_after_ms);
       return;
     }
     if (entry) markFailed(outbox.fail(clientId).item);
     showNotice(FRIENDLY[event.code] || sentence(event.message));
+  }
+
+  function resendThrottled() {
+    const due = outbox.values().filter((e) => throttled.has(e.clientId) && e.state === "sending");
+    throttled.clear();
+    due.forEach(sendMessage);
   }
 
   function showNotice(text) {
