@@ -22,7 +22,6 @@ CHUNKS = "job_chunks"
 NOTICES = "job_notices"
 
 PENDING, RUNNING, COMPLETED, FAILED = "pending", "running", "completed", "failed"
-STATUSES = (PENDING, RUNNING, COMPLETED, FAILED)
 UNFINISHED = (PENDING, RUNNING)
 
 

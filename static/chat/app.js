@@ -459,6 +459,7 @@
       const stick = first || isNearBottom();
       const result = timeline.receiveHistory(event, now, kind);
       if (result.answered) takeRequest((r) => r.kind === "gap");
+      if (kind === "newest" && takeRequest((r) => r.kind === "latest")) loadingNewer = false;
       if (result.cleared) clearShown();
       showAll(event.messages, result.fresh);
       if ((first || result.cleared) && kind === "newest") hasMore = event.has_more;

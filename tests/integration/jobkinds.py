@@ -34,7 +34,20 @@ async def stall_first(job: records.Job, ctx: kinds.RunContext) -> records.Result
     return await writer.close()
 
 
-TEST_KINDS = {"test-flaky": flaky, "test-broken": broken, "test-stall": stall_first}
+async def nap(job: records.Job, ctx: kinds.RunContext) -> records.ResultInfo:
+    """Takes `nap_s` seconds, then writes that it woke."""
+    await asyncio.sleep(float(job.params["nap_s"]))
+    writer = await ctx.open_result(content_type="text/plain", filename="nap.txt")
+    await writer.write("woke")
+    return await writer.close()
+
+
+TEST_KINDS = {
+    "test-flaky": flaky,
+    "test-broken": broken,
+    "test-stall": stall_first,
+    "test-nap": nap,
+}
 
 
 def register() -> None:

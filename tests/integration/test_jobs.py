@@ -57,6 +57,11 @@ async def until(check: Callable[[], Awaitable[Any]], what: str, timeout: float =
     raise AssertionError(f"timed out waiting for {what}")
 
 
+async def is_running(job_id: str) -> bool:
+    job = await records.get_job(job_id)
+    return job is not None and job.status == records.RUNNING
+
+
 async def finished(job_id: str) -> records.Job | None:
     job = await records.get_job(job_id)
     return job if job and job.status in (records.COMPLETED, records.FAILED) else None
@@ -182,6 +187,23 @@ async def test_a_stopping_worker_releases_the_job_it_cannot_finish_in_time() -> 
         assert (await records.get_job(job_id)).attempts == 1
 
 
+async def test_a_stopping_worker_finishes_a_job_that_ends_within_the_grace_time(
+    settings: Any,
+) -> None:
+    """Stop during a short run: the run completes and is acked before the worker exits."""
+    settings.CHAT_JOB_STOP_GRACE_MS = 5000
+    job_id = await create("test-nap", nap_s="0.5")
+    async with Worker("w-finishing") as worker:
+        await until(lambda: is_running(job_id), "the nap to start")
+        worker.stop.set()
+        await asyncio.wait_for(worker.task, 10)
+    job = await records.get_job(job_id)
+    assert (job.status, job.attempts) == (records.COMPLETED, 1)
+    assert await output(job) == b"woke"
+    status = await selectors.queue_status()
+    assert (status.waiting, status.in_flight) == (0, 0)
+
+
 async def test_sigterm_makes_a_worker_process_release_its_job_and_exit(job_queue: str) -> None:
     """A worker process told to stop with a job in hand past the grace time puts it back
     in the queue, forgets its heartbeat, and exits 0."""
@@ -196,12 +218,7 @@ async def test_sigterm_makes_a_worker_process_release_its_job_and_exit(job_queue
         [sys.executable, "-m", "tests.integration.jobkinds"], cwd=ROOT, env=env
     )
     try:
-
-        async def running() -> bool:
-            job = await records.get_job(job_id)
-            return job.status == records.RUNNING
-
-        await until(running, "the worker process to start the job")
+        await until(lambda: is_running(job_id), "the worker process to start the job")
         assert [w.name for w in (await selectors.queue_status()).workers] == ["w-term"]
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(15) == 0
