@@ -177,7 +177,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         recovery.join(self)
         try:
-            last_seq = await selectors.last_seq(room=self.room)
+            if after_seq is None:
+                last_seq, page = await selectors.join_view(room=self.room)
+            else:
+                last_seq, page = await selectors.last_seq(room=self.room), None
             await self.send_event(
                 Welcome(
                     room=self.room,
@@ -187,8 +190,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     last_seq=last_seq,
                 )
             )
-            if after_seq is None:
-                await self.send_history(await selectors.history_page(room=self.room))
+            if page is not None:
+                await self.send_history(page)
             else:
                 self.forwarded_seq = after_seq
                 await self.catch_up_missed(announce_empty=True)

@@ -106,6 +106,16 @@ async def last_seq(*, room: str) -> int:
     return await store.max_seq(room)
 
 
+async def join_view(*, room: str) -> tuple[int, History]:
+    """The room's highest stored seq and its newest page, for a join.
+
+    The newest page ends with the highest seq, so a room with messages costs one store read,
+    not two (on FerretDB each read scans the collection, see docs/performance.md).
+    """
+    page = await history_page(room=room)
+    return (page.messages[-1].seq if page.messages else await last_seq(room=room)), page
+
+
 async def scheduled_pending(*, room: str, author: str) -> list[scheduling.ScheduledMessage]:
     """The author's scheduled messages in the room that are not delivered yet, earliest first."""
     return await scheduler.pending(room=room, author=author)

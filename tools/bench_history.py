@@ -1,6 +1,6 @@
 """Benchmark: the first history page of a big room, server-side. Not a test.
 
-    python tools/bench_history.py [--messages 1000000] [--room NAME] [--repeat 21]
+    python tools/bench_history.py [--messages 1000000] [--room NAME] [--repeat 5]
 
 With REDIS_URL/MONGO_URL pointing at the server's stores, it fills a room with `--messages`
 messages (skipped when the room already holds that many: pass the same `--room` again),
@@ -97,7 +97,7 @@ def main() -> int:
     )
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--room", default="bench-history")
-    parser.add_argument("--repeat", type=int, default=21)
+    parser.add_argument("--repeat", type=int, default=5)
     print(json.dumps(asyncio.run(run(parser.parse_args()))))
     return 0
 

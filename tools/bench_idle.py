@@ -32,7 +32,7 @@ from urllib.parse import quote
 import websockets
 
 TIMEOUT_S = 60.0
-JOIN_ATTEMPTS = 3
+JOIN_ATTEMPTS = 5
 _retries: list[str] = []
 
 

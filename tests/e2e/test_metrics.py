@@ -48,7 +48,7 @@ async def test_metrics_count_a_session_summed_over_both_workers(room: str) -> No
             for client in (first, second):
                 kinds: list[str] = []
                 while len(kinds) < PER_CLIENT + sent:
-                    kind = (await client.recv())["type"]
+                    kind = (await client.recv(timeout=30))["type"]
                     if kind in ("ack", "message"):  # presence events come and go meanwhile
                         kinds.append(kind)
                 assert sorted(kinds) == ["ack"] * PER_CLIENT + ["message"] * sent

@@ -96,3 +96,12 @@ async def test_a_counter_behind_the_store_is_reseeded_for_a_group(room: str) -> 
     seqs = [m.seq for m in created]
     assert len(set(seqs)) == 4 and min(seqs) > 3
     assert await store.count_messages(room=room) == 7
+
+
+async def test_a_join_reads_the_newest_page_and_its_highest_seq(room: str) -> None:
+    """join_view: the welcome's last_seq is the newest page's last seq; 0 for a new room."""
+    assert await selectors.join_view(room=room) == (0, await selectors.history_page(room=room))
+    created = [await services.message_create(room=room, author="a", text=str(i)) for i in range(3)]
+    last_seq, page = await selectors.join_view(room=room)
+    assert (last_seq, page.messages) == (created[-1].seq, created)
+    assert last_seq == await selectors.last_seq(room=room)
