@@ -56,7 +56,7 @@ class View:
         else:
             self.members.discard(name)
 
-    async def until(self, members: set[str], timeout: float = 10) -> float:
+    async def until(self, members: set[str], timeout: float = 20) -> float:
         """Apply changes until the view equals `members`; return the seconds it took."""
         start = time.monotonic()
         while self.members != members:
