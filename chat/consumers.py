@@ -7,6 +7,7 @@ import time
 from typing import Any
 from urllib.parse import parse_qs
 
+from autobahn.exception import Disconnected
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -114,6 +115,20 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def send_text(self, text: str) -> None:
         """Send one pre-encoded frame."""
         await self.send(text_data=text)
+
+    async def send(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False
+    ) -> None:
+        """Send a frame; one to a client that has just gone is dropped.
+
+        daphne raises when the socket closed under a send. Raising on would end the consumer
+        before it handles the disconnect already queued for it, so the connection would stay
+        present (its worker's heartbeat refreshing it), counted and subscribed.
+        """
+        try:
+            await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
+        except Disconnected:
+            log.debug("conn=%s gone before a send", self.conn_id)
 
     async def close_backlogged(self) -> None:
         """The client stopped reading and its backlog passed the limit: let it reconnect."""

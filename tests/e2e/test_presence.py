@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import time
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+import websockets
 
 from tests.chatserver import ChatServer, Client, join_worker, run_chat_server
 from tests.conftest import require_services
@@ -77,6 +79,37 @@ async def snapshot(server: ChatServer, room: str, worker: str) -> list[str]:
     finally:
         await probe.close()
     return [name for name in members if name != PROBE]
+
+
+async def members_on_each_worker(server: ChatServer, room: str) -> dict[str, list[str]]:
+    """The `presence` list a newcomer gets from each of the two workers (bounded: 20 s)."""
+    seen: dict[str, list[str]] = {}
+    deadline = time.monotonic() + 20
+    while len(seen) < 2:
+        assert time.monotonic() < deadline, f"every probe landed on {list(seen)}"
+        probe = await Client.join(server, room, PROBE)
+        try:
+            members = (await probe.expect("presence"))["members"]
+        finally:
+            await probe.close()
+        seen[probe.welcome["worker"]] = [name for name in members if name != PROBE]
+    return seen
+
+
+async def test_a_socket_closed_while_joining_leaves_no_member(
+    server: ChatServer, room: str
+) -> None:
+    """Clients gone before their join finished (right after the handshake, or after the
+    history, before the presence list) are not kept present by their worker's heartbeat:
+    the room is empty again well within 10 s."""
+    for _ in range(10):
+        ws = await asyncio.wait_for(websockets.connect(server.ws_url(room, "ghost")), 10)
+        await ws.close()
+        await (await Client.join(server, room, "ghost")).close()
+    deadline = time.monotonic() + 10
+    while any((await members_on_each_worker(server, room)).values()):
+        assert time.monotonic() < deadline, "a closed socket stayed present"
+        await asyncio.sleep(0.2)
 
 
 async def test_presence_lists_are_equal_on_both_workers(server: ChatServer, room: str) -> None:
