@@ -12,12 +12,12 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Page, Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path
 from pymongo.errors import PyMongoError
 
 from chat import store, syncbridge
 from chat.models import Message
 from chat.protocol import MessageOut
+from chat.storeadmin import StoreListAdmin
 
 log = logging.getLogger(__name__)
 
@@ -53,19 +53,8 @@ def _query(params: QueryDict, **changes: str | int | None) -> str:
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(StoreListAdmin):
     """The Messages page: filter by room, search text, newest first, delete selected."""
-
-    def get_urls(self) -> list[URLPattern]:
-        info = (self.opts.app_label, self.opts.model_name)
-        view = self.admin_site.admin_view(self.changelist_view)
-        return [path("", view, name=f"{info[0]}_{info[1]}_changelist")]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None

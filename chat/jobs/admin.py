@@ -11,13 +11,13 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
 from chat import syncbridge
 from chat.jobs import queue, records, selectors, service
 from chat.models import Job
+from chat.storeadmin import StoreListAdmin
 
 log = logging.getLogger(__name__)
 
@@ -44,19 +44,8 @@ async def _overview() -> _Overview:
 
 
 @admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
+class JobAdmin(StoreListAdmin):
     """The Jobs page: queue depth, in flight, retries, dead letters, workers, last jobs."""
-
-    def get_urls(self) -> list[URLPattern]:
-        info = (self.opts.app_label, self.opts.model_name)
-        view = self.admin_site.admin_view(self.changelist_view)
-        return [path("", view, name=f"{info[0]}_{info[1]}_changelist")]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
