@@ -85,11 +85,13 @@ async def _backfill_room_figures() -> None:
 
 async def _count_stored(room: str, *, count: int, last_seq: int, last_ts: datetime) -> None:
     """Add `count` stored messages to the room's figures (one small upsert by _id)."""
-    await mongo_db()[ROOMS].update_one(
-        {"_id": room},
-        {"$inc": {"messages": count}, "$max": {"last_seq": last_seq, "last_ts": last_ts}},
-        upsert=True,
-    )
+    update = {"$inc": {"messages": count}, "$max": {"last_seq": last_seq, "last_ts": last_ts}}
+    try:
+        await mongo_db()[ROOMS].update_one({"_id": room}, update, upsert=True)
+    except DuplicateKeyError:
+        # Two first writes of a room upserted at once and the other created the document:
+        # it exists now, so the same update applies to it.
+        await mongo_db()[ROOMS].update_one({"_id": room}, update, upsert=True)
 
 
 async def _recount(room: str) -> None:
