@@ -217,7 +217,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         await services.presence_join(room=self.room, name=self.name, conn=self.channel_name)
         try:
-            await self.send_event(await selectors.presence_now(room=self.room))
+            await self.send_event(await selectors.presence_now(room=self.room, name=self.name))
         except RedisError:
             log.info("presence unavailable at connect in room %s", self.room)
         await self.join_owner()
@@ -376,10 +376,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if event["sender"] != self.channel_name:
             self.outbox().push([event["text"]])
 
-    async def chat_presence(self, event: dict[str, str]) -> None:
-        """A name joined or left the room: tell this client, unless it is the one that joined."""
-        if event["sender"] != self.channel_name:
-            await self.send(text_data=event["text"])
+    async def chat_presence(self, event: dict[str, list[list[str]]]) -> None:
+        """Names joined or left the room: tell this client, except of its own join."""
+        texts = [text for sender, text in event["events"] if sender != self.channel_name]
+        if texts:
+            self.outbox().push(texts)
 
     async def catch_up_missed(
         self, *, after_seq: int | None = None, announce_empty: bool = False

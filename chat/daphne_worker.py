@@ -25,6 +25,7 @@ from twisted.internet import reactor
 from chat.protocol import CLOSE_GOING_AWAY
 
 if TYPE_CHECKING:
+    from chat.coalesce import Coalescer
     from chat.scheduler_loop import WorkerScheduler
 
 log = logging.getLogger("chat.worker")
@@ -43,6 +44,8 @@ class GracefulServer(Server):
         self._sized: weakref.WeakSet[WebSocketProtocol] = weakref.WeakSet()
         # Set by main() when this worker also delivers scheduled messages.
         self.scheduler: WorkerScheduler | None = None
+        # Set by main(): the presence changes waiting to be announced.
+        self.announcements: Coalescer[str, tuple[str, str]] | None = None
 
     def listen_success(self, port: Any) -> None:
         self.ports.append(port)
@@ -53,6 +56,8 @@ class GracefulServer(Server):
         if self.stopping:
             return
         self.stopping = True
+        if self.announcements is not None:
+            self.announcements.hurry()  # the closing sockets' leaves go out without delay
         if self.scheduler is not None:
             self.scheduler.request_stop()
         for port in self.ports:
@@ -101,7 +106,9 @@ class GracefulServer(Server):
         return len(self._websockets())
 
     def _stop_when_closed(self, deadline: float) -> None:
-        if self._open_sockets() == 0 or time.monotonic() >= deadline:
+        sent = self.announcements is None or self.announcements.idle
+        done = self._open_sockets() == 0 and sent
+        if done or time.monotonic() >= deadline:
             reactor.stop()
         else:
             reactor.callLater(0.05, self._stop_when_closed, deadline)
@@ -132,6 +139,9 @@ def main() -> None:
         verbosity=0,
         application_close_timeout=CLOSE_GRACE_S,
     )
+    from chat.events import presence_changes  # after Django is set up
+
+    server.announcements = presence_changes
 
     if settings.CHAT_SCHEDULER_IN_WORKERS:
         from chat.scheduler_loop import WorkerScheduler  # after Django is set up

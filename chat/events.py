@@ -7,7 +7,8 @@ from collections.abc import Sequence
 
 from channels.layers import get_channel_layer
 
-from chat import metrics
+from chat import metrics, presence
+from chat.coalesce import Coalescer
 from chat.protocol import (
     JobEvent,
     MessageOut,
@@ -44,13 +45,38 @@ async def notify_typing(*, room: str, name: str, sender: str) -> None:
     )
 
 
-async def notify_presence(
-    *, room: str, event: PresenceJoin | PresenceLeave, sender: str = ""
-) -> None:
-    """Tell the room a name joined or left; `sender`, the joining connection, knows already."""
-    await get_channel_layer().group_send(
-        group_name(room), {"type": "chat.presence", "text": event.encode(), "sender": sender}
+# Presence changes go out in groups per room: a join storm (everyone reconnecting after a
+# deploy) would otherwise cost members x joins sends. The first change of a room waits this
+# long before the group is published; the wait grows with the room's members here, so each
+# worker sends a room's members at most about PRESENCE_MEMBERS_PER_S presence frames a second.
+PRESENCE_DELAY_MIN_S = 0.05
+PRESENCE_DELAY_MAX_S = 5.0
+PRESENCE_MEMBERS_PER_S = 2000
+
+
+def presence_delay_s(members_here: int) -> float:
+    """How long a room's presence changes are gathered before they are published."""
+    return min(
+        PRESENCE_DELAY_MAX_S, max(PRESENCE_DELAY_MIN_S, members_here / PRESENCE_MEMBERS_PER_S)
     )
+
+
+@metrics.redis_op("publish")
+async def _publish_presence(room: str, changes: list[tuple[str, str]]) -> None:
+    await get_channel_layer().group_send(
+        group_name(room), {"type": "chat.presence", "events": [list(c) for c in changes]}
+    )
+
+
+presence_changes: Coalescer[str, tuple[str, str]] = Coalescer(
+    _publish_presence, delay=lambda room: presence_delay_s(presence.local_count(room))
+)
+
+
+def notify_presence(*, room: str, event: PresenceJoin | PresenceLeave, sender: str = "") -> None:
+    """Tell the room a name joined or left (soon, with the room's other changes); `sender`,
+    the joining connection, knows already."""
+    presence_changes.add(room, (sender, event.encode()))
 
 
 async def notify_job(*, owner: str, event: JobEvent) -> None:

@@ -18,6 +18,7 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.conf import settings
 from redis.exceptions import RedisError
@@ -94,10 +95,19 @@ if #back + #gone > 0 then version = redis.call('INCR', KEYS[3]) end
 return {back, gone, version}
 """
 
-# KEYS: names, version. ARGV: now. Returns {live names, version}.
+# KEYS: names, version. ARGV: now, limit, a name to list if present ('' for none).
+# Returns {up to `limit` live names (the given one among them), how many are live, version}.
 _MEMBERS = """
-return {redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf'),
-        tonumber(redis.call('GET', KEYS[2]) or '0')}
+local after = '(' .. ARGV[1]
+local names = redis.call('ZRANGEBYSCORE', KEYS[1], after, '+inf', 'LIMIT', 0, ARGV[2])
+local count = redis.call('ZCOUNT', KEYS[1], after, '+inf')
+local mine = ARGV[3] ~= '' and redis.call('ZSCORE', KEYS[1], ARGV[3])
+if mine and tonumber(mine) > tonumber(ARGV[1]) and #names > 0 then
+  local listed = false
+  for _, name in ipairs(names) do if name == ARGV[3] then listed = true end end
+  if not listed then names[#names] = ARGV[3] end
+end
+return {names, count, tonumber(redis.call('GET', KEYS[2]) or '0')}
 """
 
 
@@ -166,10 +176,24 @@ async def heartbeat(*, room: str, conns: Iterable[tuple[str, str]]) -> Beat:
     return Beat(back=list(back), gone=list(gone), version=int(version))
 
 
-async def members(room: str) -> tuple[list[str], int]:
-    """The names present in the room (sorted case-insensitively) and the presence version."""
-    names, version = await redis().eval(_MEMBERS, 2, names_key(room), _version_key(room), _now_ms())
-    return sorted(names, key=lambda n: (n.casefold(), n)), int(version)
+class Members(NamedTuple):
+    """Who is present: `names` (all of them, or `limit` of them), `count` in all, `version`."""
+
+    names: list[str]
+    count: int
+    version: int
+
+
+async def members(room: str, *, limit: int = 1_000_000, include: str = "") -> Members:
+    """The names present in the room, sorted case-insensitively; at most `limit` of them.
+
+    A big room lists only `limit` names (`include` among them when it is present), so a
+    join costs the same however many are there; `count` says how many there are.
+    """
+    names, count, version = await redis().eval(
+        _MEMBERS, 2, names_key(room), _version_key(room), _now_ms(), limit, include
+    )
+    return Members(sorted(names, key=lambda n: (n.casefold(), n)), int(count), int(version))
 
 
 async def counts(rooms: list[str]) -> dict[str, int]:
@@ -204,6 +228,11 @@ def track(*, room: str, name: str, conn: str, on_beat: BeatHandler) -> None:
     loop = asyncio.get_running_loop()
     if loop not in _beaters or _beaters[loop].done():
         _beaters[loop] = loop.create_task(_beat_forever(on_beat), name="chat-presence-heartbeat")
+
+
+def local_count(room: str) -> int:
+    """How many of this process's connections are in the room."""
+    return len(_local.get(room, ()))
 
 
 def untrack(*, room: str, conn: str) -> None:

@@ -357,12 +357,15 @@ class Typing(ServerEvent):
 class Presence(ServerEvent):
     """Sent on join: the names present now (each once, however many tabs) and their version.
 
-    A `presence.join` or `presence.leave` changes a name only when its `version` is higher
-    than this one and than the last applied change of that name (they may arrive out of order).
+    `count` names are present; a big room lists only some of them in `members` (the joining
+    name among them). A `presence.join` or `presence.leave` changes a name only when its
+    `version` is higher than this one and than the last applied change of that name (they
+    may arrive out of order).
     """
 
     type: Literal["presence"] = "presence"
     members: list[str]
+    count: int
     version: int
 
 

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Literal
 
+from django.conf import settings
 from redis.exceptions import RedisError
 
 from chat import presence, scheduler, scheduling, store
@@ -121,7 +122,8 @@ async def scheduled_pending(*, room: str, author: str) -> list[scheduling.Schedu
     return await scheduler.pending(room=room, author=author)
 
 
-async def presence_now(*, room: str) -> Presence:
-    """The `presence` snapshot of the room: every name present, each once."""
-    members, version = await presence.members(room)
-    return Presence(members=members, version=version)
+async def presence_now(*, room: str, name: str) -> Presence:
+    """The `presence` snapshot of the room for `name`: who is present, each once (in a big
+    room only CHAT_PRESENCE_LIST_MAX of them, `name` among them), and how many."""
+    found = await presence.members(room, limit=settings.CHAT_PRESENCE_LIST_MAX, include=name)
+    return Presence(members=found.names, count=found.count, version=found.version)

@@ -188,7 +188,7 @@ async def presence_join(*, room: str, name: str, conn: str) -> None:
     try:
         if version := await presence.add(room=room, name=name, conn=conn):
             event = PresenceJoin(name=name, version=version)
-            await events.notify_presence(room=room, event=event, sender=conn)
+            events.notify_presence(room=room, event=event, sender=conn)
     except RedisError as exc:
         log.info("presence join in room %s not recorded: %s", room, exc)
 
@@ -198,7 +198,7 @@ async def presence_leave(*, room: str, name: str, conn: str) -> None:
     presence.untrack(room=room, conn=conn)
     try:
         if version := await presence.remove(room=room, name=name, conn=conn):
-            await events.notify_presence(room=room, event=PresenceLeave(name=name, version=version))
+            events.notify_presence(room=room, event=PresenceLeave(name=name, version=version))
     except RedisError as exc:
         log.info("presence leave in room %s not recorded (expires instead): %s", room, exc)
 
@@ -206,11 +206,9 @@ async def presence_leave(*, room: str, name: str, conn: str) -> None:
 async def presence_beat(room: str, beat: presence.Beat) -> None:
     """Announce what a heartbeat found: names back after expiring, names whose worker died."""
     for name in beat.back:
-        await events.notify_presence(room=room, event=PresenceJoin(name=name, version=beat.version))
+        events.notify_presence(room=room, event=PresenceJoin(name=name, version=beat.version))
     for name in beat.gone:
-        await events.notify_presence(
-            room=room, event=PresenceLeave(name=name, version=beat.version)
-        )
+        events.notify_presence(room=room, event=PresenceLeave(name=name, version=beat.version))
 
 
 async def _store_with_next_seq(

@@ -155,6 +155,8 @@ CHAT_METRICS_DIR = env_str("CHAT_METRICS_DIR", "")
 CHAT_PRESENCE_TTL_MS = env_int("CHAT_PRESENCE_TTL_MS", 30_000)
 if CHAT_PRESENCE_TTL_MS < 300:
     raise ValueError("CHAT_PRESENCE_TTL_MS must be at least 300")
+# A joining client's `presence` lists at most this many names (and says how many there are).
+CHAT_PRESENCE_LIST_MAX = env_int("CHAT_PRESENCE_LIST_MAX", 200)
 
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG

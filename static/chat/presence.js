@@ -10,11 +10,13 @@ window.ChatPresence = (function () {
     const title = document.getElementById("presence-title");
     const list = document.getElementById("presence-list");
     let members = new Set();
+    let unlisted = 0; // present but not named: a big room's snapshot lists only some
     let floor = 0; // the snapshot's version: older changes are already in it
     const versions = new Map(); // name -> version of the last change applied
 
     function snapshot(event) {
       members = new Set(event.members);
+      unlisted = Math.max(0, (event.count ?? members.size) - members.size);
       floor = event.version;
       versions.clear();
       render();
@@ -24,7 +26,7 @@ window.ChatPresence = (function () {
       if (event.version <= Math.max(floor, versions.get(event.name) || 0)) return;
       versions.set(event.name, event.version);
       if (event.type === "presence.join") members.add(event.name);
-      else members.delete(event.name);
+      else if (!members.delete(event.name)) unlisted = Math.max(0, unlisted - 1);
       render();
     }
 
@@ -35,7 +37,8 @@ window.ChatPresence = (function () {
         if (a === self || b === self) return a === self ? -1 : 1;
         return a.localeCompare(b, undefined, { sensitivity: "base" });
       });
-      title.textContent = `${names.length} online`;
+      const online = names.length + unlisted;
+      title.textContent = `${online} online`;
       const items = names.slice(0, SHOWN).map((who) => {
         const item = document.createElement("li");
         item.className = "person";
@@ -49,10 +52,10 @@ window.ChatPresence = (function () {
         item.append(avatar, label);
         return item;
       });
-      if (names.length > SHOWN) {
+      if (online > SHOWN) {
         const more = document.createElement("li");
         more.className = "person more";
-        more.textContent = `+${names.length - SHOWN} more`;
+        more.textContent = `+${online - SHOWN} more`;
         more.title = names.slice(SHOWN).join(", ");
         items.push(more);
       }

@@ -252,9 +252,10 @@ def test_bad_searches_and_cursors_are_refused(frame: str, code: str) -> None:
 
 def test_presence_events_encode_to_the_documented_shape() -> None:
     """The snapshot and its changes carry the room's presence version."""
-    assert json.loads(Presence(members=["a", "b"], version=3).encode()) == {
+    assert json.loads(Presence(members=["a", "b"], count=5, version=3).encode()) == {
         "type": "presence",
         "members": ["a", "b"],
+        "count": 5,
         "version": 3,
     }
     assert json.loads(PresenceLeave(name="b", version=4).encode()) == {
