@@ -15,15 +15,13 @@ from django.conf import settings
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
-from chat import scheduler, scheduling, services, store
+from chat import retryloop, scheduler, scheduling, services, store
 from chat.errors import ServiceError
 from chat.workerinfo import worker_id
 
 log = logging.getLogger(__name__)
 
-ERROR_BACKOFF_S = 0.5
-MAX_ERROR_BACKOFF_S = 5.0
-_FAILURES = (ServiceError, RedisError, PyMongoError, OSError, TimeoutError)
+_FAILURES = (ServiceError, *retryloop.OUTAGES)
 
 
 async def deliver_one(*, owner: str) -> scheduler.Idle | None:
@@ -55,29 +53,25 @@ async def run_scheduler(stop: asyncio.Event, *, owner: str | None = None) -> Non
     listener = asyncio.get_running_loop().create_task(
         scheduler.wait_for_wake(wake), name="chat-scheduler-wake"
     )
-    failures = 0
+
+    async def step() -> float:
+        # Cleared before claiming: a wake that arrives during the claim is not lost.
+        wake.clear()
+        idle = await deliver_one(owner=owner)
+        if idle is None:
+            return 0
+        return scheduling.sleep_s(next_ms=idle.next_ms, now_ms=idle.now_ms, cap_s=cap_s)
+
     try:
-        while not stop.is_set():
-            # Cleared before claiming: a wake that arrives during the claim is not lost.
-            wake.clear()
-            try:
-                idle = await deliver_one(owner=owner)
-            except Exception as exc:
-                # Outages back off and retry, said once; a bug is logged in full, and the
-                # loop keeps serving.
-                failures += 1
-                if not isinstance(exc, _FAILURES):
-                    log.exception("scheduler %s failed", owner)
-                elif failures == 1:
-                    log.warning("scheduler %s: %s; retrying", owner, type(exc).__name__)
-                await _sleep(_backoff(failures), stop)
-                continue
-            if failures:
-                log.info("scheduler %s: delivering again", owner)
-            failures = 0
-            if idle is not None:
-                wait = scheduling.sleep_s(next_ms=idle.next_ms, now_ms=idle.now_ms, cap_s=cap_s)
-                await _sleep(wait, stop, wake)
+        await retryloop.repeat(
+            step,
+            stop=stop,
+            name=f"scheduler {owner}",
+            log=log,
+            outages=_FAILURES,
+            recovered="delivering again",
+            wake=wake,
+        )
     finally:
         listener.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -94,24 +88,8 @@ async def _ensure_indexes(stop: asyncio.Event) -> bool:
             failures += 1
             if failures == 1:
                 log.warning("scheduler waits for MongoDB: %s", type(exc).__name__)
-            await _sleep(_backoff(failures), stop)
+            await retryloop.sleep(retryloop.backoff(failures), stop)
     return False
-
-
-def _backoff(failures: int) -> float:
-    return min(MAX_ERROR_BACKOFF_S, ERROR_BACKOFF_S * 2 ** min(failures - 1, 10))
-
-
-async def _sleep(seconds: float, *events: asyncio.Event) -> None:
-    """Sleep up to `seconds`, or until any of the events is set."""
-    if seconds <= 0 or any(event.is_set() for event in events):
-        return
-    waiters = [asyncio.ensure_future(event.wait()) for event in events]
-    try:
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
 
 
 class WorkerScheduler:

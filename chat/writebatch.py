@@ -2,7 +2,8 @@
 
 `WriteGroups(flush, then=...)` hands each caller its own outcome: `await groups.submit(key,
 item)` returns (or raises) what `flush(key, items)` produced for that item; `then(key,
-outcomes)` runs after the callers have their outcomes (a broadcast of what was written).
+outcomes)` runs after the callers have their outcomes (a broadcast of what was written); one
+that raises is logged, and the key's next group goes on.
 Per key, one flush runs at a time; nothing waits for a timer, so an idle key flushes at
 once, and under load the groups grow by themselves to what arrived during the last flush.
 """
@@ -10,10 +11,13 @@ once, and under load the groups grow by themselves to what arrived during the la
 from __future__ import annotations
 
 import asyncio
+import logging
 import weakref
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
+
+log = logging.getLogger(__name__)
 
 K = TypeVar("K", bound=Hashable)
 T = TypeVar("T")
@@ -66,8 +70,15 @@ class WriteGroups(Generic[K, T, R]):
                     queues.waiting[key] = rest
                 # A caller that gave up (timed out) before its turn is not written at all.
                 group = [(item, future) for item, future in group if not future.done()]
-                if group:
+                if not group:
+                    continue
+                try:
                     await self._run(key, group)
+                except Exception as exc:
+                    # Most likely `then`. The items queued behind this group must not wait for
+                    # a submit that may never come, nor may a caller of this one wait forever.
+                    log.exception("write group for %r failed", key)
+                    _answer(group, [exc] * len(group))
         finally:
             del queues.flushing[key]
 
@@ -78,13 +89,20 @@ class WriteGroups(Generic[K, T, R]):
             )
         except Exception as exc:  # the whole flush failed: every caller in it gets the error
             outcomes = [exc] * len(group)
-        for (_, future), outcome in zip(group, outcomes, strict=True):
-            if future.done():
-                continue
-            if isinstance(outcome, BaseException):
-                future.set_exception(outcome)
-            else:
-                future.set_result(outcome)
+        _answer(group, outcomes)
         if self._then is not None:
             # Still this key's turn: the next group waits, so what `then` sends keeps order.
             await self._then(key, outcomes)
+
+
+def _answer(
+    group: list[tuple[T, asyncio.Future[R]]], outcomes: Sequence[R | BaseException]
+) -> None:
+    """Hand each caller still waiting its own outcome, raised if it is an exception."""
+    for (_, future), outcome in zip(group, outcomes, strict=True):
+        if future.done():
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)

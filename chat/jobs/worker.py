@@ -15,18 +15,14 @@ import socket
 from datetime import UTC, datetime
 
 from django.conf import settings
-from pymongo.errors import PyMongoError
-from redis.exceptions import RedisError
 
+from chat import retryloop
 from chat.jobs import kinds, queue, records, service
 from chat.jobs.formats import backoff_ms, error_text
 
 log = logging.getLogger(__name__)
 
-ERROR_BACKOFF_S = 0.5
-MAX_ERROR_BACKOFF_S = 5.0
 HEARTBEAT_S = 5.0
-_OUTAGES = (RedisError, PyMongoError, OSError, TimeoutError)
 
 
 def default_name() -> str:
@@ -122,7 +118,7 @@ async def _keep_claim(entry: queue.Entry, consumer: str) -> None:
             if not await queue.touch(entry, consumer=consumer):
                 log.warning("job %s: entry %s was taken over", entry.job_id, entry.id)
                 return
-        except _OUTAGES as exc:
+        except retryloop.OUTAGES as exc:
             log.info("job %s: claim not renewed: %s", entry.job_id, type(exc).__name__)
 
 
@@ -168,27 +164,16 @@ async def run_worker(
         beat.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await beat
-        with contextlib.suppress(*_OUTAGES):
+        with contextlib.suppress(*retryloop.OUTAGES):
             await queue.forget_worker(name, consumers=consumers)
 
 
 async def _slot(stop: asyncio.Event, consumer: str, busy: set[str]) -> None:
-    failures = 0
-    while not stop.is_set():
-        try:
-            await work_one(consumer=consumer, stop=stop, busy=busy)
-        except Exception as exc:
-            # Outages back off and retry, said once; a bug is logged in full, the slot goes on.
-            failures += 1
-            if not isinstance(exc, _OUTAGES):
-                log.exception("job worker %s failed", consumer)
-            elif failures == 1:
-                log.warning("job worker %s: %s; retrying", consumer, type(exc).__name__)
-            await _sleep(_backoff(failures), stop)
-            continue
-        if failures:
-            log.info("job worker %s: working again", consumer)
-        failures = 0
+    async def step() -> float:
+        await work_one(consumer=consumer, stop=stop, busy=busy)
+        return 0
+
+    await retryloop.repeat(step, stop=stop, name=f"job worker {consumer}", log=log)
 
 
 async def _prepare(stop: asyncio.Event) -> bool:
@@ -199,11 +184,11 @@ async def _prepare(stop: asyncio.Event) -> bool:
             await records.ensure_indexes()
             await queue.ensure_group()
             return True
-        except _OUTAGES as exc:
+        except retryloop.OUTAGES as exc:
             failures += 1
             if failures == 1:
                 log.warning("job worker waits for its stores: %s", type(exc).__name__)
-            await _sleep(_backoff(failures), stop)
+            await retryloop.sleep(retryloop.backoff(failures), stop)
     return False
 
 
@@ -218,15 +203,6 @@ async def _heartbeat(name: str, slots: int, busy: set[str]) -> None:
             "busy": len(busy),
             "started_at": started,
         }
-        with contextlib.suppress(*_OUTAGES):
+        with contextlib.suppress(*retryloop.OUTAGES):
             await queue.heartbeat(name, info=info, ttl_ms=int(HEARTBEAT_S * 3000))
         await asyncio.sleep(HEARTBEAT_S)
-
-
-def _backoff(failures: int) -> float:
-    return min(MAX_ERROR_BACKOFF_S, ERROR_BACKOFF_S * 2 ** min(failures - 1, 10))
-
-
-async def _sleep(seconds: float, stop: asyncio.Event) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 
@@ -141,3 +142,48 @@ async def test_then_runs_after_the_callers_have_their_outcomes() -> None:
     assert await asyncio.wait_for(asyncio.gather(first_caller, second), 1) == [10, 20]
     await asyncio.sleep(0)
     assert seen == [("a", [10, 20], True)]
+
+
+async def test_a_failing_then_is_logged_and_the_items_queued_behind_it_still_go(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """`then` raises for the first group: logged; the group already waiting is written, in
+    order, and answered with no further submit to start it."""
+    seen: list[list[object]] = []
+
+    async def then(key: str, outcomes: list[object]) -> None:
+        seen.append(list(outcomes))
+        if len(seen) == 1:
+            raise RuntimeError("broadcast broke")
+
+    store = Store()
+    store.gate.clear()
+    groups = WriteGroups(store.flush, then=then)
+    first = asyncio.ensure_future(groups.submit("a", 1))
+    await asyncio.sleep(0.01)
+    second = asyncio.ensure_future(groups.submit("a", 2))
+    await asyncio.sleep(0.01)
+    with caplog.at_level(logging.ERROR, logger="chat.writebatch"):
+        store.gate.set()
+        assert await asyncio.wait_for(asyncio.gather(first, second), 1) == [10, 20]
+    assert store.groups == [("a", [1]), ("a", [2])]
+    assert seen == [[10], [20]]
+    failures = [r for r in caplog.records if r.name == "chat.writebatch"]
+    assert len(failures) == 1 and failures[0].exc_info is not None
+    assert failures[0].exc_info[0] is RuntimeError
+
+
+async def test_a_flush_answering_too_few_items_leaves_no_caller_waiting() -> None:
+    """A flush that drops an outcome: the callers it did not answer get an error, not a hang,
+    and the key keeps flushing."""
+
+    async def short(key: str, items: list[int]) -> list[int]:
+        return items[:1]
+
+    groups = WriteGroups(short)
+    results = await asyncio.wait_for(
+        asyncio.gather(groups.submit("a", 1), groups.submit("a", 2), return_exceptions=True), 1
+    )
+    assert results[0] == 1
+    assert isinstance(results[1], ValueError)
+    assert await asyncio.wait_for(groups.submit("a", 3), 1) == 3
