@@ -6,12 +6,14 @@ import time
 from collections.abc import Sequence
 
 from channels.layers import get_channel_layer
+from django.conf import settings
 
 from chat import metrics, presence
 from chat.coalesce import Coalescer
 from chat.protocol import (
     JobEvent,
     MessageOut,
+    PresenceCount,
     PresenceJoin,
     PresenceLeave,
     Typing,
@@ -50,8 +52,10 @@ async def notify_typing(*, room: str, name: str, sender: str) -> None:
 # long before the group is published; the wait grows with the room's members here, so each
 # worker sends a room's members at most about PRESENCE_MEMBERS_PER_S presence frames a second.
 PRESENCE_DELAY_MIN_S = 0.05
-PRESENCE_DELAY_MAX_S = 5.0
-PRESENCE_MEMBERS_PER_S = 2000
+PRESENCE_DELAY_MAX_S = 10.0
+PRESENCE_MEMBERS_PER_S = 500
+
+PresenceChange = tuple[str, PresenceJoin | PresenceLeave]  # (connection that knows it, change)
 
 
 def presence_delay_s(members_here: int) -> float:
@@ -61,14 +65,28 @@ def presence_delay_s(members_here: int) -> float:
     )
 
 
+def presence_events(
+    changes: list[PresenceChange], *, present: int, list_max: int
+) -> list[tuple[str, str]]:
+    """What a group of changes tells the room: each change while the room is small enough to
+    list; above `list_max` names present, only how many (each name would reach every member:
+    members x joins bytes)."""
+    if present <= list_max:
+        return [(sender, change.encode()) for sender, change in changes]
+    version = max(change.version for _, change in changes)
+    return [("", PresenceCount(count=present, version=version).encode())]
+
+
 @metrics.redis_op("publish")
-async def _publish_presence(room: str, changes: list[tuple[str, str]]) -> None:
+async def _publish_presence(room: str, changes: list[PresenceChange]) -> None:
+    present = await presence.count(room)
+    texts = presence_events(changes, present=present, list_max=settings.CHAT_PRESENCE_LIST_MAX)
     await get_channel_layer().group_send(
-        group_name(room), {"type": "chat.presence", "events": [list(c) for c in changes]}
+        group_name(room), {"type": "chat.presence", "events": [list(t) for t in texts]}
     )
 
 
-presence_changes: Coalescer[str, tuple[str, str]] = Coalescer(
+presence_changes: Coalescer[str, PresenceChange] = Coalescer(
     _publish_presence, delay=lambda room: presence_delay_s(presence.local_count(room))
 )
 
@@ -76,7 +94,7 @@ presence_changes: Coalescer[str, tuple[str, str]] = Coalescer(
 def notify_presence(*, room: str, event: PresenceJoin | PresenceLeave, sender: str = "") -> None:
     """Tell the room a name joined or left (soon, with the room's other changes); `sender`,
     the joining connection, knows already."""
-    presence_changes.add(room, (sender, event.encode()))
+    presence_changes.add(room, (sender, event))
 
 
 async def notify_job(*, owner: str, event: JobEvent) -> None:

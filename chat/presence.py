@@ -196,6 +196,11 @@ async def members(room: str, *, limit: int = 1_000_000, include: str = "") -> Me
     return Members(sorted(names, key=lambda n: (n.casefold(), n)), int(count), int(version))
 
 
+async def count(room: str) -> int:
+    """How many names are present in the room."""
+    return int(await redis().zcount(names_key(room), _now_ms() + 1, "+inf"))
+
+
 async def counts(rooms: list[str]) -> dict[str, int]:
     """How many names are present in each of these rooms (one round trip)."""
     now = _now_ms() + 1

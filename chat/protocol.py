@@ -377,6 +377,14 @@ class PresenceJoin(ServerEvent):
     version: int
 
 
+class PresenceCount(ServerEvent):
+    """How many names are present, instead of the names, in a room too big to list them all."""
+
+    type: Literal["presence.count"] = "presence.count"
+    count: int
+    version: int
+
+
 class PresenceLeave(ServerEvent):
     """A name's last connection closed, or expired because its worker stopped refreshing it."""
 

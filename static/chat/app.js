@@ -442,6 +442,9 @@
       case "presence.leave":
         presenceUi.change(event);
         break;
+      case "presence.count":
+        presenceUi.count(event);
+        break;
       case "search":
         takeRequest((r) => r.kind === "search");
         searchUi.onResults(event);

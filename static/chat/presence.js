@@ -30,6 +30,14 @@ window.ChatPresence = (function () {
       render();
     }
 
+    // A room too big to list its names says only how many there are.
+    function count(event) {
+      if (event.version <= floor) return;
+      floor = event.version;
+      unlisted = Math.max(0, event.count - members.size);
+      render();
+    }
+
     function render() {
       const self = me();
       // You first, then everyone else alphabetically.
@@ -62,7 +70,7 @@ window.ChatPresence = (function () {
       list.replaceChildren(...items);
     }
 
-    return { snapshot, change, names: () => [...members] };
+    return { snapshot, change, count, names: () => [...members] };
   }
 
   return { create };

@@ -185,3 +185,23 @@ async def test_members_of_a_killed_worker_expire_within_the_ttl(
     finally:
         await alice.close()
         await bob.close()
+
+
+async def test_a_room_too_big_to_list_counts_its_members_instead(room: str) -> None:
+    """Above CHAT_PRESENCE_LIST_MAX names, a join lists that many (the joiner among them) and
+    says how many there are; members hear counts, not each name (members x joins bytes)."""
+    require_services()
+    with run_chat_server(workers=2, env={"CHAT_PRESENCE_LIST_MAX": "2"}) as big:
+        first = await Client.join(big, room, "ann")
+        assert (await first.expect("presence"))["count"] == 1
+        joined = [await Client.join(big, room, name) for name in ("bob", "cy", "dee")]
+        last = await joined[-1].expect("presence")
+        assert last["count"] == 4 and len(last["members"]) == 2 and "dee" in last["members"]
+        heard: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 20
+        while not any(e["type"] == "presence.count" and e["count"] == 4 for e in heard):
+            heard.append(await first.recv(max(0.1, deadline - time.monotonic())))
+        names_heard = {e["name"] for e in heard if e["type"] in CHANGES}
+        assert "dee" not in names_heard  # the fourth name came as a count only
+        for client in [first, *joined]:
+            await client.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 from chat.coalesce import Coalescer
-from chat.events import presence_delay_s
 
 WAIT_S = 5.0
 
@@ -66,10 +65,3 @@ async def test_a_failed_send_loses_its_group_only() -> None:
     groups.add("a", 2)
     await asyncio.wait_for(sink.arrived.wait(), WAIT_S)
     assert sink.sent == [("a", [2])]
-
-
-def test_the_presence_delay_grows_with_the_members_here_within_bounds() -> None:
-    assert presence_delay_s(0) == presence_delay_s(2) == 0.05
-    assert presence_delay_s(1000) == 0.5
-    assert presence_delay_s(4000) == 2.0
-    assert presence_delay_s(1_000_000) == 5.0
