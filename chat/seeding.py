@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from bson import ObjectId
 
-from chat import sequencing, store
+from chat import historytail, sequencing, store
 from chat.protocol import MessageOut
 
 BATCH_SIZE = 1000
@@ -83,6 +83,7 @@ async def seed_room(
         written += await store.insert_many(batch)
         if progress is not None:
             progress(room, written, count)
+    await historytail.forget([room])  # it holds the newest messages, and these are newer
     return written
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Literal
@@ -9,7 +10,7 @@ from typing import Literal
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from chat import presence, scheduler, scheduling, store
+from chat import historytail, presence, scheduler, scheduling, store
 from chat.protocol import (
     HISTORY_MAX_PAGE,
     HISTORY_PAGE,
@@ -36,6 +37,31 @@ async def history_page(
     """The page of messages older than `before_seq` (the newest page when it is None)."""
     page = await store.page_before(room, before_seq=before_seq, limit=limit)
     return History(messages=page.messages, has_more=page.has_more, before_seq=before_seq)
+
+
+async def newest_page(room: str, *, limit: int = HISTORY_PAGE) -> store.Page:
+    """The room's newest messages: from its history tail in Redis when that can tell, else
+    from the store, whose answer then fills the tail.
+
+    For a join only: it subscribed first, and the tail holds a message from just before its
+    broadcast, so what is stored but not in the tail yet reaches it live. A reader that is
+    not subscribed (REST, a client's own history request) reads the store.
+    """
+    if limit >= historytail.size():
+        return await store.page_before(room, before_seq=None, limit=limit)
+    try:
+        answer = historytail.newest(await historytail.read(room), limit)
+        if answer is not None:
+            messages = [MessageOut.model_validate_json(text) for text in answer.texts]
+            return store.Page(messages, answer.has_more)
+        expected = await historytail.generation(room)
+    except RedisError:
+        return await store.page_before(room, before_seq=None, limit=limit)
+    page = await store.page_before(room, before_seq=None, limit=historytail.size() - 1)
+    entries = historytail.entries_of_page(page.messages, has_more=page.has_more)
+    with contextlib.suppress(RedisError):  # the next join reads the store again
+        await historytail.add(room, entries, expected=expected)
+    return store.Page(page.messages[-limit:], page.has_more or len(page.messages) > limit)
 
 
 async def history_after(*, room: str, after_seq: int, limit: int = HISTORY_PAGE) -> History:
@@ -113,7 +139,8 @@ async def join_view(*, room: str) -> tuple[int, History]:
     The newest page ends with the highest seq, so a room with messages costs one store read,
     not two (on FerretDB each read scans the collection, see docs/performance.md).
     """
-    page = await history_page(room=room)
+    newest = await newest_page(room)
+    page = History(messages=newest.messages, has_more=newest.has_more)
     return (page.messages[-1].seq if page.messages else await last_seq(room=room)), page
 
 

@@ -15,6 +15,7 @@ from redis.exceptions import RedisError
 
 from chat import (
     events,
+    historytail,
     metrics,
     presence,
     recovery,
@@ -153,7 +154,15 @@ _message_groups: writebatch.WriteGroups[str, _Draft, MessageOut] = writebatch.Wr
 
 
 async def _broadcast(messages: list[MessageOut]) -> None:
-    """Publish stored messages; one retry covers a pooled connection Redis closed meanwhile."""
+    """Publish stored messages; one retry covers a pooled connection Redis closed meanwhile.
+
+    First into the room's history tail, so a join that subscribed after this publish finds
+    them there; one missing from the tail only makes joins read the store.
+    """
+    try:
+        await historytail.add_messages(messages)
+    except RedisError as exc:
+        log.info("history tail of room %s not extended: %s", messages[0].room, exc)
     for attempt in (1, 2):
         try:
             await events.notify_messages(messages)

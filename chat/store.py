@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,10 +12,13 @@ from bson import ObjectId
 from bson.errors import InvalidId
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
+from redis.exceptions import RedisError
 
-from chat import metrics
+from chat import historytail, metrics
 from chat.clients import mongo_db
 from chat.protocol import MessageOut
+
+log = logging.getLogger(__name__)
 
 MESSAGES = "messages"
 # Per room: the floor for sequence numbers, raised before messages are deleted, so a counter
@@ -354,6 +358,10 @@ async def delete_messages(
     result = await mongo_db()[MESSAGES].delete_many(query)
     for affected in rooms:
         await _recount(affected)
+    try:
+        await historytail.forget(rooms)  # after the delete: a fill that read before is dropped
+    except RedisError as exc:
+        log.warning("history tails of %s not dropped (they expire): %s", rooms, exc)
     return result.deleted_count
 
 

@@ -111,6 +111,10 @@ CHAT_PORT = env_int("CHAT_PORT", 4810)
 CHAT_WORKERS = env_int("CHAT_WORKERS", 0)  # 0 = one per CPU core
 CHAT_HISTORY_PAGE = 50
 CHAT_HISTORY_MAX_PAGE = 200
+# Each room's newest messages kept in Redis for joins (chat/historytail.py): how many
+# entries (0: none, every join reads MongoDB), and how long an idle room's tail stays.
+CHAT_HISTORY_TAIL = env_int("CHAT_HISTORY_TAIL", 64)
+CHAT_HISTORY_TAIL_TTL_S = env_int("CHAT_HISTORY_TAIL_TTL_S", 86_400)
 CHAT_MAX_TEXT = 4000
 CHAT_MAX_FRAME_BYTES = 64 * 1024
 CHAT_STORE_TIMEOUT_S = env_int("CHAT_STORE_TIMEOUT_MS", 5000) / 1000
