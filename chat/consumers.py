@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -9,12 +10,15 @@ from urllib.parse import parse_qs
 
 from autobahn.exception import Disconnected
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
 from chat import accounts, connlimits, metrics, owners, recovery, selectors, services
+from chat.channellayer import ChatChannelLayer
 from chat.errors import ServiceError
 from chat.inflight import InFlight
 from chat.jobs import selectors as job_selectors
@@ -82,6 +86,29 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # Broadcasts waiting to be sent, and this client's messages being stored (made on first use).
     _outbox: Outbox | None = None
     _posts: InFlight | None = None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Serve the socket; with daphne and ChatChannelLayer, from one queue on one task.
+
+        daphne's `receive` is its input queue's `get`: the layer puts this consumer's group
+        messages on that same queue, so they and the socket's events arrive in one stream,
+        without a channel of its own or Channels' two waiting tasks (chat/channellayer.py).
+        Anything else (another server, a test communicator) takes Channels' own way.
+        """
+        layer = get_channel_layer(self.channel_layer_alias)
+        inbox = getattr(receive, "__self__", None)
+        if not isinstance(layer, ChatChannelLayer) or not isinstance(inbox, asyncio.Queue):
+            await super().__call__(scope, receive, send)
+            return
+        self.scope, self.channel_layer, self.base_send = scope, layer, send
+        self.channel_name = layer.new_local_channel(inbox.put_nowait)
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
+        finally:
+            layer.discard_local_channel(self.channel_name)
 
     async def dispatch(self, message: dict[str, object]) -> None:
         """Call the handler named for the event's type.

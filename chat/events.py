@@ -77,7 +77,7 @@ def presence_events(
     return [("", PresenceCount(count=present, version=version).encode())]
 
 
-@metrics.redis_op("publish")
+@metrics.redis_op("publish_presence")
 async def _publish_presence(room: str, changes: list[PresenceChange]) -> None:
     present = await presence.count(room)
     texts = presence_events(changes, present=present, list_max=settings.CHAT_PRESENCE_LIST_MAX)

@@ -101,7 +101,8 @@ MONGO_DB = env_str("MONGO_DB", "chatsite")
 # Pub/sub: one Redis message per process per broadcast, not one per recipient.
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        # channels_redis's pub/sub layer with in-process consumer channels.
+        "BACKEND": "chat.channellayer.ChatChannelLayer",
         "CONFIG": {"hosts": [REDIS_URL]},
     }
 }
