@@ -13,6 +13,7 @@ from chat.coalesce import Coalescer
 from chat.protocol import (
     JobEvent,
     MessageOut,
+    Presence,
     PresenceCount,
     PresenceJoin,
     PresenceLeave,
@@ -79,8 +80,19 @@ def presence_events(
 
 @metrics.redis_op("publish_presence")
 async def _publish_presence(room: str, changes: list[PresenceChange]) -> None:
+    list_max = settings.CHAT_PRESENCE_LIST_MAX
     present = await presence.count(room)
-    texts = presence_events(changes, present=present, list_max=settings.CHAT_PRESENCE_LIST_MAX)
+    if present > list_max:
+        await presence.note_counted(room)
+        texts = presence_events(changes, present=present, list_max=list_max)
+    elif await presence.take_counted(room):
+        # Small enough to list again, but the names that came and went meanwhile were only
+        # counted: everyone gets the whole list anew instead of these changes.
+        found = await presence.members(room, limit=list_max)
+        snapshot = Presence(members=found.names, count=found.count, version=found.version)
+        texts = [("", snapshot.encode())]
+    else:
+        texts = presence_events(changes, present=present, list_max=list_max)
     await get_channel_layer().group_send(
         group_name(room), {"type": "chat.presence", "events": [list(t) for t in texts]}
     )

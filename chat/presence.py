@@ -201,6 +201,20 @@ async def count(room: str) -> int:
     return int(await redis().zcount(names_key(room), _now_ms() + 1, "+inf"))
 
 
+def _counted_key(room: str) -> str:
+    return f"chat:presence:{room}:counted"
+
+
+async def note_counted(room: str) -> None:
+    """Remember that the room's changes went out as a count: members' lists are stale."""
+    await redis().set(_counted_key(room), 1, px=_ttl_ms() * KEY_TTLS)
+
+
+async def take_counted(room: str) -> bool:
+    """Whether the room's changes went out as a count since this was last asked."""
+    return bool(await redis().getdel(_counted_key(room)))
+
+
 async def counts(rooms: list[str]) -> dict[str, int]:
     """How many names are present in each of these rooms (one round trip)."""
     now = _now_ms() + 1
