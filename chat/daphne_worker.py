@@ -26,6 +26,7 @@ from chat.protocol import CLOSE_GOING_AWAY
 
 if TYPE_CHECKING:
     from chat.coalesce import Coalescer
+    from chat.events import PresenceChange
     from chat.scheduler_loop import WorkerScheduler
 
 log = logging.getLogger("chat.worker")
@@ -45,7 +46,7 @@ class GracefulServer(Server):
         # Set by main() when this worker also delivers scheduled messages.
         self.scheduler: WorkerScheduler | None = None
         # Set by main(): the presence changes waiting to be announced.
-        self.announcements: Coalescer[str, tuple[str, str]] | None = None
+        self.announcements: Coalescer[str, PresenceChange] | None = None
 
     def listen_success(self, port: Any) -> None:
         self.ports.append(port)

@@ -7,7 +7,8 @@ its own expiry. Every worker refreshes its own connections' expiries on a heartb
 worker that died vanish within the TTL, without anyone having to notice the death. A name
 counts once however many tabs it has open. `chat:presence:rooms` maps each room to its
 latest member expiry, for the room list. Scripts keep each change atomic, so of several
-workers exactly one reports a given join or leave.
+workers exactly one reports a given join or leave. `chat:presence:<room>:counted` says a
+room too big to list announced a count, so its members' lists need a fresh snapshot.
 """
 
 from __future__ import annotations
