@@ -81,11 +81,8 @@ def presence_events(
 @metrics.redis_op("publish_presence")
 async def _publish_presence(room: str, changes: list[PresenceChange]) -> None:
     list_max = settings.CHAT_PRESENCE_LIST_MAX
-    present = await presence.count(room)
-    if present > list_max:
-        await presence.note_counted(room)
-        texts = presence_events(changes, present=present, list_max=list_max)
-    elif await presence.take_counted(room):
+    present, relist = await presence.announcing(room, list_max=list_max)
+    if relist:
         # Small enough to list again, but the names that came and went meanwhile were only
         # counted: everyone gets the whole list anew instead of these changes.
         found = await presence.members(room, limit=list_max)

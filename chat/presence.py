@@ -197,23 +197,34 @@ async def members(room: str, *, limit: int = 1_000_000, include: str = "") -> Me
     return Members(sorted(names, key=lambda n: (n.casefold(), n)), int(count), int(version))
 
 
-async def count(room: str) -> int:
-    """How many names are present in the room."""
-    return int(await redis().zcount(names_key(room), _now_ms() + 1, "+inf"))
+# KEYS: names, counted flag. ARGV: now, list max, flag ttl ms.
+# Returns {names present, 1 when the room only had counts announced since and can be listed}.
+_ANNOUNCING = """
+local present = redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[1], '+inf')
+if present > tonumber(ARGV[2]) then
+  redis.call('SET', KEYS[2], 1, 'PX', ARGV[3])
+  return {present, 0}
+end
+return {present, redis.call('DEL', KEYS[2])}
+"""
 
 
-def _counted_key(room: str) -> str:
-    return f"chat:presence:{room}:counted"
+async def announcing(room: str, *, list_max: int) -> tuple[int, bool]:
+    """How many names are present, and whether the room is listable again after counts.
 
-
-async def note_counted(room: str) -> None:
-    """Remember that the room's changes went out as a count: members' lists are stale."""
-    await redis().set(_counted_key(room), 1, px=_ttl_ms() * KEY_TTLS)
-
-
-async def take_counted(room: str) -> bool:
-    """Whether the room's changes went out as a count since this was last asked."""
-    return bool(await redis().getdel(_counted_key(room)))
+    Above `list_max` names the room's changes are announced as a count, which leaves the
+    members' lists stale; the first announcement at or below it after that says so, once.
+    """
+    present, relist = await redis().eval(
+        _ANNOUNCING,
+        2,
+        names_key(room),
+        f"chat:presence:{room}:counted",
+        _now_ms(),
+        list_max,
+        _ttl_ms() * KEY_TTLS,
+    )
+    return int(present), bool(relist)
 
 
 async def counts(rooms: list[str]) -> dict[str, int]:

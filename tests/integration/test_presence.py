@@ -46,6 +46,18 @@ async def test_a_big_room_lists_some_names_the_asker_among_them_and_counts_all(
     assert len((await presence.members(room, limit=100)).names) == 30
 
 
+async def test_a_room_that_was_only_counted_is_relisted_once_when_small_again(room: str) -> None:
+    """Above the list limit a room is counted; the first check at or below it says so once."""
+    for i in range(3):
+        await presence.add(room=room, name=f"n{i}", conn=f"c{i}")
+    assert await presence.announcing(room, list_max=3) == (3, False)
+    await presence.add(room=room, name="n3", conn="c3")
+    assert await presence.announcing(room, list_max=3) == (4, False)
+    await presence.remove(room=room, name="n3", conn="c3")
+    assert await presence.announcing(room, list_max=3) == (3, True)
+    assert await presence.announcing(room, list_max=3) == (3, False)
+
+
 async def test_entries_nobody_refreshes_expire_and_one_sweep_reports_them(room: str) -> None:
     """A dead worker's connection is gone after the TTL; the sweeping heartbeat says so once."""
     with override_settings(CHAT_PRESENCE_TTL_MS=SHORT_TTL_MS):
