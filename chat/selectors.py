@@ -136,12 +136,12 @@ async def last_seq(*, room: str) -> int:
 async def join_view(*, room: str) -> tuple[int, History]:
     """The room's highest stored seq and its newest page, for a join.
 
-    The newest page ends with the highest seq, so a room with messages costs one store read,
-    not two (on FerretDB each read scans the collection, see docs/performance.md).
+    The newest page ends with the highest seq, and an empty one means the room has none
+    stored (0), so a join costs no second read.
     """
     newest = await newest_page(room)
     page = History(messages=newest.messages, has_more=newest.has_more)
-    return (page.messages[-1].seq if page.messages else await last_seq(room=room)), page
+    return (page.messages[-1].seq if page.messages else 0), page
 
 
 async def scheduled_pending(*, room: str, author: str) -> list[scheduling.ScheduledMessage]:
