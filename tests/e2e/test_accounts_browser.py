@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from tests.chatserver import ROOT, ChatServer, run_chat_server
 from tests.conftest import require_services
-from tests.e2e.browser import PageOpener, join, page_opener, wait_online
+from tests.e2e.browser import PageOpener, join, wait_online
 
 pytestmark = pytest.mark.services
 
@@ -24,12 +24,6 @@ def chat_server() -> Iterator[ChatServer]:
     require_services()
     with run_chat_server(workers=1) as server:
         yield server
-
-
-@pytest.fixture
-def open_page(chromium: Browser, chat_server: ChatServer) -> Iterator[PageOpener]:
-    """Open pages, each in a browser context of its own (own cookies, own storage)."""
-    yield from page_opener(chromium, chat_server.http_url)
 
 
 def send(page: Page, text: str) -> None:

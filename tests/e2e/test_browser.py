@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, WebSocket, WebSocketRoute, expect
+from playwright.sync_api import Page, WebSocket, WebSocketRoute, expect
 from websockets.sync.client import ClientConnection, connect
 
 from tests.chatserver import ChatServer, run_chat_server
@@ -23,7 +23,6 @@ from tests.e2e.browser import (
     PageOpener,
     join,
     message_texts,
-    page_opener,
     wait_online,
 )
 
@@ -53,12 +52,6 @@ def chat_server() -> Iterator[ChatServer]:
     require_services()
     with run_chat_server(workers=2) as server:
         yield server
-
-
-@pytest.fixture
-def open_page(chromium: Browser, chat_server: ChatServer) -> Iterator[PageOpener]:
-    """Open chat pages, each as a different person; all are closed after the test."""
-    yield from page_opener(chromium, chat_server.http_url)
 
 
 def send(page: Page, text: str, *, click: bool = False) -> None:

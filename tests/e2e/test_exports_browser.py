@@ -13,11 +13,11 @@ from typing import Any
 import pymongo
 import pytest
 import requests
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from tests.chatserver import ROOT, ChatServer, run_chat_server
 from tests.conftest import require_services
-from tests.e2e.browser import PHONE, PageOpener, join, page_opener
+from tests.e2e.browser import PHONE, PageOpener, join
 
 pytestmark = pytest.mark.services
 
@@ -44,11 +44,6 @@ def chat_server() -> Iterator[ChatServer]:
     }
     with run_chat_server(workers=1, env=env) as server:
         yield server
-
-
-@pytest.fixture
-def open_page(chromium: Browser, chat_server: ChatServer) -> Iterator[PageOpener]:
-    yield from page_opener(chromium, chat_server.http_url)
 
 
 def seed(server: ChatServer, room: str, count: int) -> list[dict[str, Any]]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import expect
 
 from tests.chatserver import ChatServer, run_chat_server
 from tests.conftest import require_services
-from tests.e2e.browser import PageOpener, join, page_opener
+from tests.e2e.browser import PageOpener, join
 
 pytestmark = pytest.mark.services
 
@@ -28,11 +28,6 @@ def chat_server() -> Iterator[ChatServer]:
     }
     with run_chat_server(workers=1, env=env) as server:
         yield server
-
-
-@pytest.fixture
-def open_page(chromium: Browser, chat_server: ChatServer) -> Iterator[PageOpener]:
-    yield from page_opener(chromium, chat_server.http_url)
 
 
 def test_rate_limited_sends_are_resent_after_the_wait_and_a_full_server_is_explained(

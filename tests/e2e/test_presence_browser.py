@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import expect
 from websockets.sync.client import ClientConnection, connect
 
 from tests.chatserver import ChatServer, run_chat_server
@@ -21,7 +21,7 @@ LIST_MAX = 3
 
 
 @pytest.fixture(scope="module")
-def big_rooms() -> Iterator[ChatServer]:
+def chat_server() -> Iterator[ChatServer]:
     """A server that lists at most LIST_MAX names: a room of five is 'big'."""
     require_services()
     with run_chat_server(workers=2, env={"CHAT_PRESENCE_LIST_MAX": str(LIST_MAX)}) as server:
@@ -39,19 +39,17 @@ def member(
 
 
 def test_a_room_too_big_to_list_shows_how_many_are_online(
-    big_rooms: ChatServer, chromium: Browser
+    chat_server: ChatServer, open_page: PageOpener
 ) -> None:
     room = f"big-{uuid.uuid4().hex[:8]}"
-    opener = PageOpener(browser=chromium, base_url=big_rooms.http_url)
     with contextlib.ExitStack() as sockets:
-        sockets.callback(opener.close)
-        others = [member(sockets, big_rooms, room, f"member{i}") for i in range(4)]
-        page = opener(f"/r/{room}/")
+        others = [member(sockets, chat_server, room, f"member{i}") for i in range(4)]
+        page = open_page(f"/r/{room}/")
         join(page, "Zed")
         title = page.locator("#presence-title")
         expect(title).to_have_text("5 online")  # the snapshot's count, not its 3 names
         expect(page.locator("#presence-list")).to_contain_text("Zed (you)")
-        member(sockets, big_rooms, room, "late")
+        member(sockets, chat_server, room, "late")
         expect(title).to_have_text("6 online")  # a presence.count
         for ws in others[:3]:
             ws.close()

@@ -14,7 +14,7 @@ import pymongo
 import pytest
 from bson import ObjectId
 from django.test import override_settings
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 from websockets.sync.client import connect
 
 from chat import sequencing, store
@@ -23,7 +23,7 @@ from chat.protocol import MessageOut
 from tests.chatserver import ROOT, ChatServer, run_chat_server
 from tests.conftest import require_services
 from tests.e2e.a11y import axe_violations, serious
-from tests.e2e.browser import PHONE, PageOpener, join, page_opener
+from tests.e2e.browser import PHONE, PageOpener, join
 
 pytestmark = pytest.mark.services
 
@@ -94,12 +94,6 @@ def chat_server() -> Iterator[ChatServer]:
     finally:
         with pymongo.MongoClient(os.environ["MONGO_URL"], serverSelectionTimeoutMS=3000) as mongo:
             mongo.drop_database(database)
-
-
-@pytest.fixture
-def open_page(chat_server: ChatServer, chromium: Browser) -> Iterator[PageOpener]:
-    """Open pages, each as a different person; all are closed after the test."""
-    yield from page_opener(chromium, chat_server.http_url)
 
 
 def send(page: Page, text: str) -> None:

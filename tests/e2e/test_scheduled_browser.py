@@ -6,11 +6,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from tests.chatserver import ROOT, ChatServer, run_chat_server
 from tests.conftest import require_services
-from tests.e2e.browser import PHONE, PageOpener, join, message_texts, page_opener
+from tests.e2e.browser import PHONE, PageOpener, join, message_texts
 
 pytestmark = pytest.mark.services
 
@@ -24,12 +24,6 @@ def chat_server() -> Iterator[ChatServer]:
     require_services()
     with run_chat_server(workers=2, env={"CHAT_SCHEDULER_MAX_SLEEP_MS": "1000"}) as server:
         yield server
-
-
-@pytest.fixture
-def open_page(chromium: Browser, chat_server: ChatServer) -> Iterator[PageOpener]:
-    """Open chat pages, each as a different person; all are closed after the test."""
-    yield from page_opener(chromium, chat_server.http_url)
 
 
 def local_value(when: datetime) -> str:
