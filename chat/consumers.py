@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 from chat import accounts, connlimits, metrics, owners, recovery, selectors, services
 from chat.channellayer import ChatChannelLayer
 from chat.errors import ServiceError
+from chat.inbox import Inbox
 from chat.inflight import InFlight
 from chat.jobs import selectors as job_selectors
 from chat.jobs import service as job_service
@@ -90,14 +91,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """Serve the socket; with daphne and ChatChannelLayer, from one queue on one task.
 
-        daphne's `receive` is its input queue's `get`: the layer puts this consumer's group
-        messages on that same queue, so they and the socket's events arrive in one stream,
+        daphne's `receive` is its input queue's `get` (an Inbox in chat.daphne_worker, an
+        asyncio.Queue in stock daphne): the layer puts this consumer's group messages on that
+        same queue, so they and the socket's events arrive in one stream,
         without a channel of its own or Channels' two waiting tasks (chat/channellayer.py).
         Anything else (another server, a test communicator) takes Channels' own way.
         """
         layer = get_channel_layer(self.channel_layer_alias)
         inbox = getattr(receive, "__self__", None)
-        if not isinstance(layer, ChatChannelLayer) or not isinstance(inbox, asyncio.Queue):
+        if not isinstance(layer, ChatChannelLayer) or not isinstance(inbox, (Inbox, asyncio.Queue)):
             await super().__call__(scope, receive, send)
             return
         self.scope, self.channel_layer, self.base_send = scope, layer, send

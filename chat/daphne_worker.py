@@ -7,6 +7,7 @@ closes every WebSocket with 1001 (going away) so clients reconnect elsewhere, an
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import logging
 import os
@@ -14,15 +15,19 @@ import signal
 import socket
 import time
 import weakref
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 # daphne.server installs Twisted's asyncio reactor; it must be imported before anything
 # else touches twisted.internet.reactor.
 from daphne.server import Server  # isort: skip
-from daphne.ws_protocol import WebSocketProtocol
+from daphne.http_protocol import WebRequest
+from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 from twisted.internet import reactor
 
+from chat.inbox import Inbox
 from chat.protocol import CLOSE_GOING_AWAY
+from chat.wsprotocol import LeanWebSocketProtocol
 
 if TYPE_CHECKING:
     from chat.coalesce import Coalescer
@@ -47,6 +52,39 @@ class GracefulServer(Server):
         self.scheduler: WorkerScheduler | None = None
         # Set by main(): the presence changes waiting to be announced.
         self.announcements: Coalescer[str, PresenceChange] | None = None
+
+    @property
+    def ws_factory(self) -> WebSocketFactory:
+        return self._ws_factory
+
+    @ws_factory.setter
+    def ws_factory(self, factory: WebSocketFactory) -> None:
+        # daphne's run() makes the factory; the protocols it builds keep less per socket.
+        factory.protocol = LeanWebSocketProtocol
+        self._ws_factory = factory
+
+    def create_application(self, protocol: Any, scope: dict[str, Any]) -> Inbox | None:
+        """daphne's create_application with an Inbox for the connection's input queue.
+
+        asyncio.Queue costs an idle socket 3 KB; an Inbox, for the one reader every
+        application instance is, a few hundred bytes (chat/inbox.py).
+        """
+        assert "application_instance" not in self.connections[protocol]
+        inbox = Inbox()
+        scope.setdefault("asgi", {"version": "3.0"})
+        instance = self.application(
+            scope=scope, receive=inbox.get, send=partial(self.handle_reply, protocol)
+        )
+        if protocol not in self.connections:
+            return None
+        self.connections[protocol]["application_instance"] = asyncio.ensure_future(instance)
+        return inbox
+
+    def protocol_disconnected(self, protocol: Any) -> None:
+        super().protocol_disconnected(protocol)
+        upgraded = protocol.transport is None and protocol.channel is not None
+        if isinstance(protocol, WebRequest) and upgraded:
+            _release_upgraded_channel(protocol.channel)
 
     def listen_success(self, port: Any) -> None:
         self.ports.append(port)
@@ -113,6 +151,19 @@ class GracefulServer(Server):
             reactor.stop()
         else:
             reactor.callLater(0.05, self._stop_when_closed, deadline)
+
+
+def _release_upgraded_channel(channel: Any) -> None:
+    """Let the HTTP channel of a request upgraded to a WebSocket be freed.
+
+    daphne hands the socket to the WebSocket protocol but leaves Twisted's HTTPChannel
+    registered as the transport's producer, so the channel and its request (headers,
+    body buffer, about 3 KB) live as long as the WebSocket. The WebSocket does not use it;
+    a client that stops reading is cut off by the outgoing buffer limit instead.
+    """
+    transport = channel.transport
+    if transport is not None and getattr(transport, "producer", None) is channel:
+        transport.unregisterProducer()
 
 
 def _buffered_bytes(transport: Any) -> int:

@@ -1,0 +1,98 @@
+"""The worker's daphne server keeps little per open WebSocket, and still serves it.
+
+Real daphne, autobahn and Twisted protocol code, driven over an in-memory transport: an
+HTTP upgrade, the application's accept, a frame each way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import weakref
+from typing import Any
+
+from chat.daphne_worker import GracefulServer  # isort: skip (installs the reactor)
+from autobahn.websocket.protocol import WebSocketServerProtocol
+from daphne.http_protocol import HTTPFactory
+from daphne.ws_protocol import WebSocketFactory
+from twisted.internet.address import IPv4Address
+from twisted.internet.testing import StringTransport
+
+from chat.inbox import Inbox
+from chat.wsprotocol import LeanWebSocketProtocol
+
+WAIT_S = 5
+UPGRADE = (
+    b"GET /ws/rooms/lobby/?name=ann HTTP/1.1\r\n"
+    b"Host: localhost\r\n"
+    b"Upgrade: websocket\r\n"
+    b"Connection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    b"Sec-WebSocket-Version: 13\r\n"
+    b"Origin: http://localhost\r\n"
+    b"Cookie: sessionid=abc\r\n\r\n"
+)
+
+
+def client_text_frame(text: str) -> bytes:
+    """One masked text frame, as a browser sends it."""
+    payload = text.encode()
+    mask = os.urandom(4)
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return bytes([0x81, 0x80 | len(payload)]) + mask + masked
+
+
+def http_factory_of(app: Any) -> HTTPFactory:
+    """The HTTP factory of a GracefulServer set up as its run() would, without listening."""
+    server = GracefulServer(application=app, endpoints=["tcp:port=0"], signal_handlers=False)
+    server.connections = {}
+    server.ws_factory = WebSocketFactory(server, server="daphne")
+    server.ws_factory.setProtocolOptions(allowNullOrigin=True, autoPingTimeout=30)
+    return HTTPFactory(server)
+
+
+async def test_an_upgraded_socket_forgets_its_handshake_and_still_carries_frames() -> None:
+    seen: dict[str, Any] = {}
+    echoed = asyncio.Event()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen["scope"], seen["inbox"] = scope, receive.__self__
+        assert (await receive())["type"] == "websocket.connect"
+        await send({"type": "websocket.accept"})
+        seen["received"] = await receive()
+        await send({"type": "websocket.send", "text": "back"})
+        echoed.set()
+
+    channel = http_factory_of(app).buildProtocol(IPv4Address("TCP", "127.0.0.1", 5555))
+    transport = StringTransport(peerAddress=IPv4Address("TCP", "127.0.0.1", 5555))
+    channel.makeConnection(transport)
+    channel_ref = weakref.ref(channel)
+    channel.dataReceived(UPGRADE)
+    del channel
+    protocol = transport.protocol
+    for _ in range(100):  # the application runs on this loop: let it accept
+        if transport.value().startswith(b"HTTP/1.1 101"):
+            break
+        await asyncio.sleep(0.01)
+
+    assert isinstance(protocol, LeanWebSocketProtocol)
+    assert transport.value().startswith(b"HTTP/1.1 101")
+    assert isinstance(seen["inbox"], Inbox)
+    assert (b"cookie", b"sessionid=abc") in seen["scope"]["headers"]
+    # What the open socket no longer keeps: the handshake, and autobahn's copied settings.
+    kept = vars(protocol)
+    assert not {"http_headers", "http_request_data", "clean_headers", "_wskey"} & kept.keys()
+    assert not set(WebSocketServerProtocol.CONFIG_ATTRS) & kept.keys()
+    assert protocol.autoPingTimeout == 30 and protocol.allowNullOrigin is True
+    assert protocol.request.path == "/ws/rooms/lobby/"
+    # Twisted's HTTP channel is no longer the transport's producer, so it is freed.
+    assert transport.producer is None
+    gc.collect()
+    assert channel_ref() is None
+
+    transport.clear()
+    protocol.dataReceived(client_text_frame("hi"))
+    await asyncio.wait_for(echoed.wait(), WAIT_S)
+    assert seen["received"] == {"type": "websocket.receive", "text": "hi"}
+    assert transport.value() == b"\x81\x04back"
