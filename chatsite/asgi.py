@@ -9,16 +9,8 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-
-from chat.origin import OriginGuard  # noqa: E402
+from chat.asgiapp import ChatApplication  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        # The session cookie makes a signed-in user chat under their username.
-        "websocket": OriginGuard(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
-    }
-)
+# WebSockets: the origin checked, the session cookie's user signed in, then the consumer.
+application = ChatApplication(http=django_asgi_app, websocket_routes=websocket_urlpatterns)

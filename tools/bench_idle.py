@@ -130,6 +130,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     joined_s = time.monotonic() - began
     await asyncio.sleep(2)  # let the workers settle (buffers freed, tasks parked)
     after = {pid: rss_kb(pid) for pid in pids}
+    if args.hold_s:
+        print(f"holding {args.connections} connections for {args.hold_s} s", file=sys.stderr)
+        await asyncio.sleep(args.hold_s)
     dropped = sum(m.reader.done() for m in [sender, *members])
     text = f"to all {uuid.uuid4().hex}"
     sent_at = time.monotonic()
@@ -166,6 +169,12 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=100, help="handshakes at once")
     parser.add_argument(
         "--no-history", action="store_true", help="the server sends nothing on join (a peer)"
+    )
+    parser.add_argument(
+        "--hold-s",
+        type=float,
+        default=0,
+        help="keep the connections open this long after measuring (to inspect the server)",
     )
     args = parser.parse_args()
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
