@@ -16,7 +16,6 @@ from functools import partial
 from typing import Any
 
 from channels.auth import get_user
-from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.http.cookie import parse_cookie
@@ -53,11 +52,11 @@ class ChatApplication:
     async def websocket(self, scope: dict[str, Any], receive: Any, send: Any) -> Awaitable[None]:
         """The coroutine that serves this WebSocket: its consumer, or a refusal (403)."""
         if not scope_allowed(scope):
-            return WebsocketDenier()(scope, receive, send)
+            return refuse(receive, send)
         route = self.route(scope["path"])
         if route is None:
             log.info("no WebSocket route for %r", scope["path"])
-            return WebsocketDenier()(scope, receive, send)
+            return refuse(receive, send)
         make_consumer, kwargs = route
         user = await session_user(scope)
         return make_consumer()(consumer_scope(scope, kwargs, user), receive, send)
@@ -76,6 +75,16 @@ class ChatApplication:
                 make = partial(app.consumer_class, **app.consumer_initkwargs)
                 return make, {**kwargs, **pattern.default_args}
         return None
+
+
+async def refuse(receive: Any, send: Any) -> None:
+    """Deny the handshake (HTTP 403), as Channels' WebsocketDenier does, without a channel.
+
+    The denier is a consumer: it would take a channel of the layer (a Redis subscription)
+    just to say no, and fail to say it while Redis is down.
+    """
+    await receive()  # websocket.connect
+    await send({"type": "websocket.close"})
 
 
 def consumer_scope(scope: dict[str, Any], kwargs: dict[str, Any], user: Any) -> dict[str, Any]:

@@ -158,6 +158,13 @@ async def test_socket_from_a_foreign_origin_is_refused(server: ChatServer, room:
         assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "welcome"
 
 
+async def test_a_socket_path_without_a_route_is_refused(server: ChatServer) -> None:
+    """An unknown path is a 403 at the handshake, not a server error."""
+    with pytest.raises(websockets.InvalidStatus) as info:
+        await websockets.connect(f"ws://127.0.0.1:{server.port}/ws/elsewhere/")
+    assert info.value.response.status_code == 403
+
+
 async def test_html_in_text_is_stored_and_sent_verbatim(server: ChatServer, room: str) -> None:
     """The server never escapes or strips; the page inserts text with textContent."""
     client = await Client.join(server, room, "henry")
