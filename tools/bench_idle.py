@@ -1,7 +1,7 @@
 """Benchmark: server memory per idle connection, and one broadcast to all of them. Not a test.
 
     python tools/bench_idle.py (--runchat-pid PID | --pids PID,PID) [--url ws://127.0.0.1:4810]
-                               [--connections 10000] [--concurrency 100]
+                               [--connections 10000] [--concurrency 100] [--hold-s 0]
 
 Against a running `manage.py runchat` (its pid names the workers to measure; `--pids` names
 server processes directly, e.g. another server speaking the same protocol), it opens
