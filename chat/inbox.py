@@ -16,7 +16,11 @@ _COMPACT_AFTER = 64
 
 
 class Inbox:
-    """Events in arrival order; `put_nowait` from anywhere on the loop, `get` by one reader."""
+    """Events in arrival order; `put_nowait` from anywhere on the loop, `get` by one reader.
+
+    No `__len__`: daphne tests a connection's queue for truth (`if self.application_queue`)
+    before it reports a disconnect, so an empty inbox must still be true.
+    """
 
     __slots__ = ("_items", "_next", "_waiter")
 

@@ -64,3 +64,8 @@ async def test_a_never_empty_inbox_drops_taken_events() -> None:
     assert inbox.qsize() == 1
     assert len(inbox._items) < 200
     assert await inbox.get() == 9_999
+
+
+def test_an_empty_inbox_is_still_true() -> None:
+    """daphne reports an HTTP disconnect only `if self.application_queue`."""
+    assert Inbox()
