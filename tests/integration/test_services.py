@@ -102,6 +102,10 @@ async def test_a_join_reads_the_newest_page_and_its_highest_seq(room: str) -> No
     """join_view: the welcome's last_seq is the newest page's last seq; 0 for a new room."""
     assert await selectors.join_view(room=room) == (0, await selectors.history_page(room=room))
     created = [await services.message_create(room=room, author="a", text=str(i)) for i in range(3)]
-    last_seq, page = await selectors.join_view(room=room)
+    # The last one reaches the history tail with its broadcast, just after its write returns.
+    async with asyncio.timeout(5):
+        while (view := await selectors.join_view(room=room))[0] < created[-1].seq:
+            await asyncio.sleep(0.02)
+    last_seq, page = view
     assert (last_seq, page.messages) == (created[-1].seq, created)
     assert last_seq == await selectors.last_seq(room=room)
