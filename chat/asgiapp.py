@@ -2,8 +2,8 @@
 
 Channels' stack for this (ProtocolTypeRouter, an origin guard, Cookie-, Session- and
 AuthMiddleware, URLRouter, `as_asgi`) keeps seven coroutine frames for the life of every
-socket, each with its own copy of the scope, the handshake's headers and the session
-object: about 4 KB per idle WebSocket (docs/performance.md). Here the handshake is decided
+socket, six copies of the scope, the handshake's headers and the session objects: about
+6 KB per idle WebSocket (docs/performance.md, change 8). Here the handshake is decided
 first (origin, route, the session's user) and the consumer then runs alone, with a scope of
 what it reads: no headers, cookies or session.
 """

@@ -66,8 +66,8 @@ class GracefulServer(Server):
     def create_application(self, protocol: Any, scope: dict[str, Any]) -> Inbox | None:
         """daphne's create_application with an Inbox for the connection's input queue.
 
-        asyncio.Queue costs an idle socket 3 KB; an Inbox, for the one reader every
-        application instance is, a few hundred bytes (chat/inbox.py).
+        An asyncio.Queue costs an idle socket almost 4 KB; an Inbox, enough for the one
+        reader every application instance is, a few hundred bytes (chat/inbox.py).
         """
         assert "application_instance" not in self.connections[protocol]
         inbox = Inbox()
