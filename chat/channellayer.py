@@ -72,14 +72,22 @@ class _Shard(RedisSingleShardConnection):
     channel_layer: _LoopLayer
 
     def _receive_message(self, message: dict[str, Any] | None) -> None:
-        if message is not None:
-            name = message["channel"]
-            if isinstance(name, bytes):
-                name = name.decode()
-            local = self.channel_layer.local
-            delivers = [local[c] for c in self.channel_layer.groups.get(name, ()) if c in local]
-            if delivers:
-                event = self.channel_layer.channel_layer.deserialize(message["data"])
-                for deliver in delivers:
-                    deliver(event)
-        super()._receive_message(message)
+        """channels_redis's delivery, plus local members, in one pass over a group's members."""
+        if message is None:
+            return
+        name = message["channel"]
+        if isinstance(name, bytes):
+            name = name.decode()
+        layer = self.channel_layer
+        if name in layer.channels:  # a channel of new_channel(), not a group
+            super()._receive_message(message)
+            return
+        event = None
+        for channel in layer.groups.get(name, ()):
+            deliver = layer.local.get(channel)
+            if deliver is not None:
+                if event is None:
+                    event = layer.channel_layer.deserialize(message["data"])
+                deliver(event)
+            elif channel in layer.channels:  # a new_channel() member: as channels_redis does
+                layer.channels[channel].put_nowait(message["data"])
