@@ -1,5 +1,7 @@
 """The background loops' retry: run one step over and over, wait out outages, survive bugs.
 
+`until_done` is the same for their start (indexes, a consumer group): retried until it works.
+
 The scheduler loop and each job worker slot are such a loop. An outage (Redis, MongoDB, the
 network) is said once and waited out with a growing pause; any other exception is a bug,
 logged in full, and the loop goes on; the first success after failures says so.
@@ -37,6 +39,28 @@ async def sleep(seconds: float, *events: asyncio.Event) -> None:
     finally:
         for waiter in waiters:
             waiter.cancel()
+
+
+async def until_done(
+    action: Callable[[], Awaitable[object]],
+    *,
+    stop: asyncio.Event,
+    waiting: str,
+    log: logging.Logger,
+    outages: tuple[type[Exception], ...] = OUTAGES,
+) -> bool:
+    """Run `action` until it succeeds, waiting out outages (said once); False if stopped first."""
+    failures = 0
+    while not stop.is_set():
+        try:
+            await action()
+            return True
+        except outages as exc:
+            failures += 1
+            if failures == 1:
+                log.warning("%s: %s", waiting, type(exc).__name__)
+            await sleep(backoff(failures), stop)
+    return False
 
 
 async def repeat(

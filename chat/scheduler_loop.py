@@ -79,17 +79,13 @@ async def run_scheduler(stop: asyncio.Event, *, owner: str | None = None) -> Non
 
 
 async def _ensure_indexes(stop: asyncio.Event) -> bool:
-    failures = 0
-    while not stop.is_set():
-        try:
-            await store.ensure_indexes()
-            return True
-        except (PyMongoError, OSError) as exc:
-            failures += 1
-            if failures == 1:
-                log.warning("scheduler waits for MongoDB: %s", type(exc).__name__)
-            await retryloop.sleep(retryloop.backoff(failures), stop)
-    return False
+    return await retryloop.until_done(
+        store.ensure_indexes,
+        stop=stop,
+        waiting="scheduler waits for MongoDB",
+        log=log,
+        outages=(PyMongoError, OSError),
+    )
 
 
 class WorkerScheduler:

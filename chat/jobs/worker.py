@@ -178,18 +178,14 @@ async def _slot(stop: asyncio.Event, consumer: str, busy: set[str]) -> None:
 
 async def _prepare(stop: asyncio.Event) -> bool:
     """Create indexes and the consumer group, waiting out outages; False if stopped first."""
-    failures = 0
-    while not stop.is_set():
-        try:
-            await records.ensure_indexes()
-            await queue.ensure_group()
-            return True
-        except retryloop.OUTAGES as exc:
-            failures += 1
-            if failures == 1:
-                log.warning("job worker waits for its stores: %s", type(exc).__name__)
-            await retryloop.sleep(retryloop.backoff(failures), stop)
-    return False
+
+    async def prepare() -> None:
+        await records.ensure_indexes()
+        await queue.ensure_group()
+
+    return await retryloop.until_done(
+        prepare, stop=stop, waiting="job worker waits for its stores", log=log
+    )
 
 
 async def _heartbeat(name: str, slots: int, busy: set[str]) -> None:

@@ -151,3 +151,41 @@ async def test_stop_during_a_backoff_ends_the_loop_then() -> None:
     await asyncio.sleep(0.02)
     stop.set()
     await asyncio.wait_for(loop, 0.2)
+
+
+@pytest.mark.usefixtures("quick_backoff")
+async def test_until_done_waits_out_outages_said_once(caplog: pytest.LogCaptureFixture) -> None:
+    """A start that fails twice for an outage is retried until it works; one warning."""
+    calls = 0
+
+    async def action() -> None:
+        nonlocal calls
+        calls += 1
+        if calls < 3:
+            raise RedisConnectionError("down")
+
+    caplog.set_level(logging.WARNING, logger=log.name)
+    done = await asyncio.wait_for(
+        retryloop.until_done(action, stop=asyncio.Event(), waiting="waits", log=log), 5
+    )
+    assert done and calls == 3
+    assert [r.getMessage() for r in caplog.records] == ["waits: ConnectionError"]
+
+
+async def test_until_done_gives_up_when_stopped_and_raises_what_is_not_an_outage() -> None:
+    stop = asyncio.Event()
+
+    async def outage() -> None:
+        stop.set()
+        raise OSError("no route")
+
+    stopped = await asyncio.wait_for(
+        retryloop.until_done(outage, stop=stop, waiting="w", log=log), 5
+    )
+    assert stopped is False
+
+    async def bug() -> None:
+        raise ValueError("a bug")
+
+    with pytest.raises(ValueError, match="a bug"):
+        await retryloop.until_done(bug, stop=asyncio.Event(), waiting="w", log=log)
