@@ -121,6 +121,10 @@ def _version_key(room: str) -> str:
     return f"chat:presence:{room}:v"
 
 
+def _counted_key(room: str) -> str:
+    return f"chat:presence:{room}:counted"
+
+
 def _conns_prefix(room: str) -> str:
     return f"chat:presence:{room}:n:"
 
@@ -219,7 +223,7 @@ async def announcing(room: str, *, list_max: int) -> tuple[int, bool]:
         _ANNOUNCING,
         2,
         names_key(room),
-        f"chat:presence:{room}:counted",
+        _counted_key(room),
         _now_ms(),
         list_max,
         _ttl_ms() * KEY_TTLS,
