@@ -164,13 +164,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
         log.warning("closing conn=%s: its client does not read", self.conn_id)
         await self.close(code=CLOSE_TRY_AGAIN)
 
-    def may_write(self) -> bool:
-        """Spend one of this connection's message tokens; False when it sends too fast."""
+    def may_write(self, client_id: str | None) -> bool:
+        """Spend one of this connection's message tokens; False when it sends too fast.
+
+        A refused message with a client_id has the next token kept for its resend, so the
+        messages refused in a row get stored in the order they were sent (chat.ratelimit).
+        """
         if self.bucket is None:
             self.bucket = bucket_from_settings(settings.CHAT_RATE_PER_S, settings.CHAT_RATE_BURST)
             if self.bucket is None:
                 return True
-        return self.bucket.take()
+        return self.bucket.take(client_id)
 
     @property
     def conn_id(self) -> str:
@@ -295,14 +299,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
             else:
                 # Anything else sees this client's earlier messages stored (a history read).
                 await self.posts().drain()
-            if isinstance(event, MessageIn | ScheduleIn) and not self.may_write():
+            if isinstance(event, MessageIn | ScheduleIn) and not self.may_write(event.client_id):
                 metrics.RATE_LIMITED.inc()
                 await self.send_event(
                     Error(
                         code="rate_limited",
                         message=RATE_LIMITED,
                         client_id=event.client_id,
-                        retry_after_ms=self.bucket.retry_after_ms() if self.bucket else None,
+                        retry_after_ms=(
+                            self.bucket.retry_after_ms(event.client_id) if self.bucket else None
+                        ),
                     )
                 )
             elif isinstance(event, MessageIn):
