@@ -9,8 +9,17 @@ export DJANGO_SETTINGS_MODULE := chatsite.settings
 
 .PHONY: run test lint format deps test-deps clean
 
+# make run serves as in production (DEBUG off: no tracebacks; hashed, compressed static files)
+# with a key of its own, made on the first run and kept in var/secret_key, over plain HTTP
+# (cookies not Secure) and with readable logs. `DEBUG=1 make run` for debugging; variables
+# given in the environment win.
+run: export DEBUG ?= 0
+run: export SECRET_KEY_FILE ?= $(CURDIR)/var/secret_key
+run: export CHAT_HTTPS ?= 0
+run: export LOG_FORMAT ?= plain
 run: deps
 	$(BIN)/python manage.py migrate --noinput -v 0
+	$(BIN)/python manage.py collectstatic --noinput -v 0
 	exec $(BIN)/python tools/localstack.py -- $(BIN)/python manage.py runchat
 
 test: test-deps

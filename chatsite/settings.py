@@ -8,15 +8,21 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from chatsite.env import env_bool, env_int, env_list, env_str
+from chatsite.secretkey import load_or_create_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("CHAT_VAR_DIR", str(BASE_DIR / "var")))
 
 DEV_SECRET_KEY = "dev-insecure-chatsite-key-change-me"
 DEBUG = env_bool("DEBUG", True)
-SECRET_KEY = env_str("SECRET_KEY", DEV_SECRET_KEY)
+# SECRET_KEY wins; else SECRET_KEY_FILE names a file holding the key, generated there on first
+# start (`make run` points it at var/secret_key, so its sessions survive restarts).
+SECRET_KEY_FILE = env_str("SECRET_KEY_FILE", "")
+SECRET_KEY = env_str("SECRET_KEY", "") or (
+    load_or_create_secret_key(Path(SECRET_KEY_FILE)) if SECRET_KEY_FILE else DEV_SECRET_KEY
+)
 if not DEBUG and SECRET_KEY == DEV_SECRET_KEY:
-    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG=0")
+    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG=0 (or SECRET_KEY_FILE)")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -122,6 +128,13 @@ CHAT_STORE_TIMEOUT_S = env_int("CHAT_STORE_TIMEOUT_MS", 5000) / 1000
 # Messages (and schedules) one connection may send: a token bucket; 0 switches it off.
 CHAT_RATE_PER_S = env_int("CHAT_RATE_PER_S", 10)
 CHAT_RATE_BURST = env_int("CHAT_RATE_BURST", 20)
+# Reads a client asks for (chat/readlimits.py): history pages (generous: gap fills and
+# scrolling) and searches per connection; per address, this many times that.
+CHAT_HISTORY_RATE_PER_S = env_int("CHAT_HISTORY_RATE_PER_S", 20)
+CHAT_HISTORY_BURST = env_int("CHAT_HISTORY_BURST", 100)
+CHAT_SEARCH_RATE_PER_S = env_int("CHAT_SEARCH_RATE_PER_S", 1)
+CHAT_SEARCH_BURST = env_int("CHAT_SEARCH_BURST", 5)
+CHAT_READ_ADDRESS_FACTOR = env_int("CHAT_READ_ADDRESS_FACTOR", 3)
 # Connections: per daphne worker (beyond it new sockets are refused with 4503), open at once
 # per client address and new ones per second per address (both counted in Redis, across
 # workers); 0 switches a limit off.
@@ -163,8 +176,11 @@ if CHAT_PRESENCE_TTL_MS < 300:
 # A joining client's `presence` lists at most this many names (and says how many there are).
 CHAT_PRESENCE_LIST_MAX = env_int("CHAT_PRESENCE_LIST_MAX", 200)
 
-SESSION_COOKIE_SECURE = not DEBUG
-CSRF_COOKIE_SECURE = not DEBUG
+# Served over HTTPS (a TLS proxy in front): cookies are marked Secure. On by default with
+# DEBUG off, as a production deployment expects; `make run` (plain HTTP) turns it off.
+CHAT_HTTPS = env_bool("CHAT_HTTPS", not DEBUG)
+SESSION_COOKIE_SECURE = CHAT_HTTPS
+CSRF_COOKIE_SECURE = CHAT_HTTPS
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 

@@ -1,0 +1,89 @@
+"""A server as `make run` starts it: DEBUG off, a generated key, plain HTTP, collected files."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.chatserver import ROOT, ChatServer, run_chat_server
+from tests.conftest import require_services
+
+
+@pytest.fixture(scope="module")
+def key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the server is to keep its key: missing at first."""
+    return tmp_path_factory.mktemp("var") / "secret_key"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, key_file: Path) -> Iterator[ChatServer]:
+    """`make run`'s settings (Makefile target run): collectstatic first, then runchat."""
+    require_services()
+    env = {
+        "DEBUG": "0",
+        "SECRET_KEY": "",
+        "SECRET_KEY_FILE": str(key_file),
+        "CHAT_HTTPS": "0",
+        "STATIC_ROOT": str(tmp_path_factory.mktemp("static")),
+    }
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        check=True,
+        timeout=120,
+    )
+    with run_chat_server(workers=2, env=env) as running:
+        yield running
+
+
+def get(url: str) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers and body of a GET, errors included."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+def test_page_and_its_hashed_scripts_and_styles_load(server: ChatServer) -> None:
+    """WhiteNoise serves the collected, hashed files the page names."""
+    status, _, body = get(server.http_url + "/")
+    assert status == 200
+    assets = re.findall(r'(?:src|href)="(/static/[^"]+)"', body.decode())
+    assert any(re.fullmatch(r"/static/chat/home\.[0-9a-f]{12}\.js", a) for a in assets), assets
+    assert any(a.endswith(".css") for a in assets), assets
+    for asset in assets:
+        status, headers, _ = get(server.http_url + asset)
+        assert status == 200, asset
+        assert "immutable" in headers.get("Cache-Control", ""), asset
+
+
+def test_errors_show_no_debug_page(server: ChatServer) -> None:
+    """An unknown URL gets the plain 404, not Django's page listing the URL patterns."""
+    status, _, body = get(server.http_url + "/no/such/page")
+    assert status == 404
+    assert b"URLconf" not in body and b"DEBUG = True" not in body
+
+
+def test_cookies_work_over_plain_http(server: ChatServer) -> None:
+    """CHAT_HTTPS=0: the CSRF cookie a log-in form needs is not marked Secure."""
+    _, headers, _ = get(server.http_url + "/accounts/login/")
+    cookie = headers["Set-Cookie"]
+    assert cookie.startswith("csrftoken=")
+    assert "secure" not in cookie.lower()
+
+
+def test_the_key_is_generated_into_a_private_file(server: ChatServer, key_file: Path) -> None:
+    """No SECRET_KEY given: the first start made one, readable by its owner only."""
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert len(key_file.read_text().strip()) >= 50
