@@ -7,8 +7,9 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
+from typing import Any
 
-from bson import ObjectId
 from django.conf import settings
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
@@ -82,8 +83,39 @@ async def _store_group(room: str, drafts: list[_Draft]) -> list[MessageOut | Exc
     """Store messages that arrived together, within the store timeout.
 
     Bounded like each sender's wait: a store that hangs must not hold the room's next group.
+    A group that times out goes on in the background for a while: whatever it stores is
+    still broadcast, so the room's newest messages reach its members (the senders were told
+    not_stored, and their resends find these by client_id).
     """
-    return await asyncio.wait_for(_store_drafts(room, drafts), settings.CHAT_STORE_TIMEOUT_S)
+    timeout = settings.CHAT_STORE_TIMEOUT_S
+    storing = asyncio.ensure_future(
+        asyncio.wait_for(_store_drafts(room, drafts), timeout * _LATE_STORE_FACTOR)
+    )
+    try:
+        return await asyncio.wait_for(asyncio.shield(storing), timeout)
+    except TimeoutError:
+        _late_groups.add(storing)
+        storing.add_done_callback(partial(_broadcast_late, room))
+        raise
+
+
+# How much longer than the store timeout a timed-out group may still store and broadcast.
+_LATE_STORE_FACTOR = 6
+# Timed-out groups still storing (held so they are not collected before they finish).
+_late_groups: set[asyncio.Future[Any]] = set()
+
+
+def _broadcast_late(room: str, storing: asyncio.Future[list[MessageOut | Exception]]) -> None:
+    """A timed-out group finished: broadcast what it stored."""
+    _late_groups.discard(storing)
+    if storing.cancelled() or storing.exception() is not None:
+        log.warning("a timed-out group of room %s stored nothing: %r", room, storing)
+        return
+    results = storing.result()
+    log.info("a timed-out group of room %s finished; broadcasting what it stored", room)
+    late = asyncio.ensure_future(_broadcast_group(room, results))
+    _late_groups.add(late)
+    late.add_done_callback(_late_groups.discard)
 
 
 async def _store_drafts(room: str, drafts: list[_Draft]) -> list[MessageOut | Exception]:
@@ -96,7 +128,7 @@ async def _store_drafts(room: str, drafts: list[_Draft]) -> list[MessageOut | Ex
     now = _now()
     messages = [
         MessageOut(
-            id=str(ObjectId()),
+            id=store.message_id(room, d.client_id),
             seq=first + i,
             room=room,
             author=d.author,
@@ -234,7 +266,7 @@ async def _store_with_next_seq(
         seq = await sequencing.next_seq(room)
     for _ in range(_MAX_SEQ_ATTEMPTS):
         message = MessageOut(
-            id=str(ObjectId()),
+            id=store.message_id(room, client_id),
             seq=seq,
             room=room,
             author=author,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -138,14 +140,23 @@ def _from_doc(doc: dict[str, Any]) -> MessageOut:
 _DUPLICATE_KEY = 11000
 
 
-@metrics.mongo_op("insert")
+def message_id(room: str, client_id: str | None) -> str:
+    """A new message's id: derived from room and client_id when the sender gave one.
+
+    So a resend's original is found by `_id`, the one key FerretDB looks up without a scan
+    (docs/delivery.md#resends); a message without a client_id never has a resend.
+    """
+    if client_id is None:
+        return str(ObjectId())
+    key = f"{room}\0{client_id}".encode("utf-8", "surrogatepass")
+    return str(ObjectId(hashlib.blake2b(key, digest_size=12).digest()))
+
+
 async def insert_message(message: MessageOut, *, client_id: str | None = None) -> None:
     """Store one message; raise DuplicateClientId for a resend, DuplicateSeq for a taken seq."""
-    try:
-        await mongo_db()[MESSAGES].insert_one(_to_doc(message, client_id))
-    except DuplicateKeyError:
-        raise await _duplicate(message, client_id) from None
-    await _count_stored(message.room, count=1, last_seq=message.seq, last_ts=message.ts)
+    (outcome,) = await insert_messages([(message, client_id)])
+    if outcome is not None:
+        raise outcome
 
 
 @metrics.mongo_op("insert")
@@ -154,8 +165,9 @@ async def insert_messages(
 ) -> list[Exception | None]:
     """Store (message, client_id) pairs of one room in one unordered insert; one outcome each.
 
-    None when stored; otherwise what insert_message would raise for that message alone
-    (DuplicateClientId, DuplicateSeq, or the server's error). One failure stops no other.
+    None when stored; otherwise DuplicateClientId (a resend: its original), DuplicateSeq, or
+    the server's error for that message. One failure stops no other, and every duplicate of
+    the insert is resolved together by key (`_originals`).
     """
     outcomes: list[Exception | None] = [None] * len(entries)
     try:
@@ -163,13 +175,24 @@ async def insert_messages(
             [_to_doc(message, client_id) for message, client_id in entries], ordered=False
         )
     except BulkWriteError as exc:
+        duplicates: list[int] = []
         for error in exc.details.get("writeErrors", []):
-            index = error["index"]
-            message, client_id = entries[index]
             if error.get("code") == _DUPLICATE_KEY:
-                outcomes[index] = await _duplicate(message, client_id)
+                duplicates.append(error["index"])
             else:
-                outcomes[index] = OperationFailure(error.get("errmsg", ""), error.get("code"))
+                outcomes[error["index"]] = OperationFailure(
+                    error.get("errmsg", ""), error.get("code")
+                )
+        # Both unique indexes raise the same error (FerretDB does not say which), so ask.
+        originals = await _originals([entries[index] for index in duplicates])
+        for index in duplicates:
+            message, client_id = entries[index]
+            original = originals.get(client_id) if client_id else None
+            outcomes[index] = (
+                DuplicateClientId(original)
+                if original is not None
+                else DuplicateSeq(f"{message.room}#{message.seq}")
+            )
     stored = [
         message for (message, _), outcome in zip(entries, outcomes, strict=True) if not outcome
     ]
@@ -179,14 +202,30 @@ async def insert_messages(
     return outcomes
 
 
-async def _duplicate(
-    message: MessageOut, client_id: str | None
-) -> DuplicateClientId | DuplicateSeq:
-    # Both unique indexes raise the same error (FerretDB does not say which), so ask.
-    original = await find_by_client_id(message.room, client_id) if client_id else None
-    if original is not None:
-        return DuplicateClientId(original)
-    return DuplicateSeq(f"{message.room}#{message.seq}")
+async def _originals(entries: list[tuple[MessageOut, str | None]]) -> dict[str, MessageOut]:
+    """The stored originals of these would-be duplicates, by client_id (one room).
+
+    By `_id` (message_id), concurrently: each an indexed get, also on FerretDB, where `$in`
+    scans. What that misses (a message stored before ids were derived, or a seq taken)
+    is looked for in one query by client_id for all of them.
+    """
+    wanted = [(message, client_id) for message, client_id in entries if client_id]
+    if not wanted:
+        return {}
+    coll = mongo_db()[MESSAGES]
+    docs = await asyncio.gather(
+        *(
+            coll.find_one({"_id": ObjectId(message_id(message.room, client_id))})
+            for message, client_id in wanted
+        )
+    )
+    found = {doc["client_id"]: _from_doc(doc) for doc in docs if doc is not None}
+    missing = [client_id for _, client_id in wanted if client_id not in found]
+    if missing:
+        room = wanted[0][0].room
+        async for doc in coll.find({"room": room, "client_id": {"$in": missing}}):
+            found[doc["client_id"]] = _from_doc(doc)
+    return found
 
 
 @metrics.mongo_op("find_by_client_id")
