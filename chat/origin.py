@@ -1,4 +1,5 @@
-"""Refuse WebSockets opened by pages of other sites (cross-site WebSocket hijacking)."""
+"""Refuse WebSockets opened by pages of other sites (cross-site WebSocket hijacking), or
+sent to a host name the site does not answer to (DNS rebinding), as Django refuses HTTP."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.http.request import split_domain_port, validate_host
 
 
 def origin_allowed(origin: str | None, host: str | None, trusted: list[str]) -> bool:
@@ -20,7 +22,25 @@ def origin_allowed(origin: str | None, host: str | None, trusted: list[str]) -> 
     return f"{parts.scheme}://{parts.netloc}".lower() in {t.lower().rstrip("/") for t in trusted}
 
 
+def host_allowed(host: str | None, allowed_hosts: list[str], *, debug: bool = False) -> bool:
+    """True when the Host header names one of ALLOWED_HOSTS, as Django's get_host decides.
+
+    Without this a page on a rebound name (its Origin matching its own Host) could open
+    sockets here, although Django refuses its HTTP requests.
+    """
+    if not host:
+        return False
+    if debug and not allowed_hosts:
+        allowed_hosts = [".localhost", "127.0.0.1", "[::1]"]
+    domain, _port = split_domain_port(host)
+    return bool(domain) and validate_host(domain, allowed_hosts)
+
+
 def scope_allowed(scope: dict[str, Any]) -> bool:
-    """`origin_allowed` for a WebSocket handshake's scope, against CSRF_TRUSTED_ORIGINS."""
+    """A WebSocket handshake's Host against ALLOWED_HOSTS and its Origin against the Host
+    and CSRF_TRUSTED_ORIGINS."""
     headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
-    return origin_allowed(headers.get("origin"), headers.get("host"), settings.CSRF_TRUSTED_ORIGINS)
+    host = headers.get("host")
+    return host_allowed(host, settings.ALLOWED_HOSTS, debug=settings.DEBUG) and origin_allowed(
+        headers.get("origin"), host, settings.CSRF_TRUSTED_ORIGINS
+    )

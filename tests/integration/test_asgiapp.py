@@ -18,6 +18,11 @@ PASSWORD = "pw-not-checked-here"
 OWN_SITE = [(b"host", b"chat.example"), (b"origin", b"https://chat.example")]
 
 
+@pytest.fixture(autouse=True)
+def _site_answers_to_chat_example(settings: Any) -> None:
+    settings.ALLOWED_HOSTS = ["chat.example", "localhost"]
+
+
 async def session_cookie(username: str) -> tuple[Any, list[tuple[bytes, bytes]]]:
     """A user signed in through Django's session machinery; their cookie header."""
     user = await get_user_model().objects.acreate_user(username, password=PASSWORD)
@@ -65,6 +70,15 @@ async def test_a_foreign_origin_is_refused_even_with_a_valid_session(room: str) 
     foreign = [(b"host", b"chat.example"), (b"origin", b"https://evil.example")]
     connected, _ = await open_socket(f"/ws/rooms/{room}/?name=erin", foreign + cookie)
     assert not connected
+
+
+async def test_a_host_outside_allowed_hosts_is_refused_even_from_its_own_page(room: str) -> None:
+    """DNS rebinding: the page's Origin matches its Host, but the site does not answer to it."""
+    rebound = [(b"host", b"rebound.example"), (b"origin", b"https://rebound.example")]
+    connected, _ = await open_socket(f"/ws/rooms/{room}/?name=erin", rebound)
+    assert not connected
+    connected, _ = await open_socket(f"/ws/rooms/{room}/?name=erin", OWN_SITE)
+    assert connected
 
 
 async def test_a_path_without_a_route_is_refused() -> None:
