@@ -8,6 +8,7 @@ username; a guest's `author` or `name` must not be a registered user's (`name_ta
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -30,8 +31,8 @@ from pydantic_core import PydanticCustomError
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
-from chat import accounts, selectors, services
-from chat.errors import ServiceError
+from chat import accounts, readlimits, selectors, services
+from chat.errors import RateLimited, ServiceError
 from chat.jobs import kinds as job_kinds
 from chat.jobs import records as job_records
 from chat.jobs import selectors as job_selectors
@@ -42,11 +43,13 @@ from chat.protocol import (
     HISTORY_PAGE,
     MAX_NAME,
     MAX_QUERY,
+    MAX_SEQ,
     MAX_TEXT,
     SEARCH_MAX_PAGE,
     SEARCH_PAGE,
     MessageOut,
     ProtocolError,
+    Text,
     check_deliver_at,
     check_query,
     check_text,
@@ -83,6 +86,7 @@ _STATUS = {
     "too_late": 409,
     "not_scheduled": 503,
     "not_stored": 503,
+    "rate_limited": 429,
     "unavailable": 503,
 }
 
@@ -119,7 +123,17 @@ def _invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
 @api.exception_handler(ServiceError)
 def _service_error(request: HttpRequest, exc: ServiceError) -> HttpResponse:
     field = "deliver_at" if "deliver_at" in exc.code else None
-    return _error(request, _STATUS.get(exc.code, 422), exc.code, exc.message, field)
+    response = _error(request, _STATUS.get(exc.code, 422), exc.code, exc.message, field)
+    if isinstance(exc, RateLimited):
+        response["Retry-After"] = str(math.ceil(exc.retry_after_ms / 1000))
+    return response
+
+
+def _read_allowed(request: HttpRequest, read: readlimits.Read) -> None:
+    """Count a history page or search against the caller's address; 429 past its limit."""
+    wait_ms = readlimits.address_refused(read, request.META.get("REMOTE_ADDR") or "-")
+    if wait_ms:
+        raise RateLimited(readlimits.RATE_LIMITED_READS, retry_after_ms=wait_ms)
 
 
 @api.exception_handler(RedisError)
@@ -182,13 +196,13 @@ class ScheduleBody(Schema):
     model_config = ConfigDict(extra="forbid")
 
     text: StrictStr = Field(description="1-4000 characters, not only whitespace")
-    deliver_at: StrictStr | StrictInt = Field(
+    deliver_at: Text | StrictInt = Field(
         description='ISO 8601 with offset, epoch milliseconds, or "now"; past times deliver '
         "at once; at most 365 days ahead",
         examples=["2026-11-23T18:30:00+01:00"],
     )
     author: StrictStr = Field(max_length=64, description=f"the name to post as (1-{MAX_NAME})")
-    client_id: StrictStr | None = Field(
+    client_id: Text | None = Field(
         default=None, max_length=64, description="repeat it on a retry: nothing is scheduled twice"
     )
 
@@ -291,10 +305,6 @@ async def cancel_scheduled(
 
 messages = Router(tags=["rooms and messages"])
 
-# The largest seq MongoDB can compare against (int64); larger cursors are rejected, not a 500.
-_MAX_SEQ = 2**63 - 1
-
-
 _datetime = TypeAdapter(datetime)
 
 
@@ -357,7 +367,7 @@ class MessageBody(Schema):
     author: StrictStr = Field(
         max_length=64, description=f"the name to post as (1-{MAX_NAME})", examples=["alice"]
     )
-    client_id: StrictStr | None = Field(
+    client_id: Text | None = Field(
         default=None,
         examples=["7b1e7c1e-5a4f-4c55-9d8e-0b3f5f7a9c21"],
         min_length=1,
@@ -406,22 +416,23 @@ async def list_rooms(
 
 @messages.get(
     "/rooms/{room}/messages",
-    response={200: HistoryOut, 422: ErrorOut, 503: ErrorOut},
+    response={200: HistoryOut, 422: ErrorOut, 429: ErrorOut, 503: ErrorOut},
     summary="Read a page of history",
 )
 async def list_messages(
     request: HttpRequest,
     room: str = _ROOM_PATH,
     before_seq: int | None = Query(
-        None, gt=0, le=_MAX_SEQ, description="the newest `limit` messages with seq < before_seq"
+        None, gt=0, le=MAX_SEQ, description="the newest `limit` messages with seq < before_seq"
     ),
     after_seq: int | None = Query(
-        None, ge=0, le=_MAX_SEQ, description="the oldest `limit` messages with seq > after_seq"
+        None, ge=0, le=MAX_SEQ, description="the oldest `limit` messages with seq > after_seq"
     ),
     limit: int = Query(HISTORY_PAGE, ge=1, le=HISTORY_MAX_PAGE),
 ) -> HistoryOut:
     """Like the WebSocket `history`: no cursor is the newest page; not both cursors."""
     name = _room(room)
+    _read_allowed(request, "history")
     if before_seq is not None and after_seq is not None:
         error = {
             "loc": ("query", "after_seq"),
@@ -480,7 +491,7 @@ def _query(raw: str) -> str:
 
 @messages.get(
     "/rooms/{room}/search",
-    response={200: SearchOut, 422: ErrorOut, 503: ErrorOut},
+    response={200: SearchOut, 422: ErrorOut, 429: ErrorOut, 503: ErrorOut},
     summary="Search a room's messages",
 )
 async def search_messages(
@@ -488,11 +499,12 @@ async def search_messages(
     room: str = _ROOM_PATH,
     q: str = Query("", description=f"1-{MAX_QUERY} characters, any case"),
     before_seq: int | None = Query(
-        None, gt=0, le=_MAX_SEQ, description="the next page: seq of the oldest match so far"
+        None, gt=0, le=MAX_SEQ, description="the next page: seq of the oldest match so far"
     ),
     limit: int = Query(SEARCH_PAGE, ge=1, le=SEARCH_MAX_PAGE),
 ) -> SearchOut:
     """Messages containing `q` as a substring in any case (no pattern syntax), newest first."""
+    _read_allowed(request, "search")
     found = await selectors.search(
         room=_room(room), q=_query(q), before_seq=before_seq, limit=limit
     )

@@ -27,6 +27,7 @@ from chat.jobs import service as job_service
 from chat.outbox import Outbox
 from chat.protocol import (
     CLOSE_BAD_REQUEST,
+    CLOSE_INTERNAL_ERROR,
     CLOSE_LIMITED,
     CLOSE_SERVER_FULL,
     CLOSE_TRY_AGAIN,
@@ -54,6 +55,7 @@ from chat.protocol import (
     validate_room,
 )
 from chat.ratelimit import TokenBucket, bucket_from_settings
+from chat.readlimits import RATE_LIMITED_READS, ConnectionReads, Read
 from chat.workerinfo import worker_id
 from chatsite.logcontext import current_id
 
@@ -64,6 +66,7 @@ TYPING_INTERVAL_S = 2.0
 RATE_LIMITED = "you are sending messages too quickly; wait a moment"
 UNAVAILABLE = "the message history is unavailable right now; try again"
 UNAVAILABLE_SCHEDULED = "scheduled messages are unavailable right now; try again"
+INTERNAL_ERROR = "the server failed to handle that; it has been logged"
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -82,6 +85,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
     forwarded_seq: int = 0
     # Messages this connection may still send (created on its first message; None: no limit).
     bucket: TokenBucket | None = None
+    # Its history and search buckets (made on its first read).
+    reads: ConnectionReads | None = None
     # When this connection last had its typing relayed (monotonic seconds).
     typing_relayed_at: float = -TYPING_INTERVAL_S
     # Broadcasts waiting to be sent, and this client's messages being stored (made on first use).
@@ -119,11 +124,26 @@ class ChatConsumer(AsyncWebsocketConsumer):
         thread-pool hop on every event: a third of a worker's time under fan-out load
         (docs/performance.md). These handlers do not use Django's database; code that does
         goes through database_sync_to_async, which cleans up around each call itself.
+
+        A handler that fails is contained: a frame's failure is an `error` event and the
+        connection goes on; any other closes the socket with 1011 after the disconnect's
+        cleanup (its slot, presence and groups), so nothing of it outlives the socket.
         """
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
+        try:
+            await handler(message)
+        except StopConsumer:
+            raise
+        except Exception:
+            log.exception("conn=%s failed on %s", self.conn_id, message["type"])
+            if message["type"] == "websocket.receive":
+                await self.send_event(Error(code="internal_error", message=INTERNAL_ERROR))
+                return
+            await self.close(code=CLOSE_INTERNAL_ERROR)
+            await self.disconnect(CLOSE_INTERNAL_ERROR)
+            raise StopConsumer from None
 
     def outbox(self) -> Outbox:
         """This connection's queue of broadcasts, flushed as batch frames."""
@@ -175,6 +195,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if self.bucket is None:
                 return True
         return self.bucket.take(client_id)
+
+    def read_refused(self, read: Read) -> int | None:
+        """None when this history page or search may be read; else the wait in ms."""
+        if self.reads is None:
+            self.reads = ConnectionReads()
+        return self.reads.refused(read, _address(self.scope))
 
     @property
     def conn_id(self) -> str:
@@ -270,16 +296,20 @@ class ChatConsumer(AsyncWebsocketConsumer):
             log.warning("job notices unavailable at connect", exc_info=True)
 
     async def disconnect(self, code: int) -> None:
+        """Release what the connection holds; once, however often it is called."""
         if self.admitted:
+            self.admitted = False
             await connlimits.release(self.conn_id)
         if self.joined:
+            self.joined = False
             metrics.CONNECTIONS_OPEN.dec()
             log.info("close conn=%s room=%s code=%s", self.conn_id, self.room, code)
             recovery.leave(self)
             await services.presence_leave(room=self.room, name=self.name, conn=self.channel_name)
             await self.channel_layer.group_discard(group_name(self.room), self.channel_name)
         if self.owner:
-            await self.channel_layer.group_discard(owner_group(self.owner), self.channel_name)
+            owner, self.owner = self.owner, ""
+            await self.channel_layer.group_discard(owner_group(owner), self.channel_name)
 
     async def refuse(self, code: str, message: str, close_code: int) -> None:
         """Say why, then close: browsers do not expose close reasons reliably."""
@@ -310,6 +340,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
                             self.bucket.retry_after_ms(event.client_id) if self.bucket else None
                         ),
                     )
+                )
+            elif isinstance(event, HistoryIn | SearchIn) and (
+                wait_ms := self.read_refused("search" if isinstance(event, SearchIn) else "history")
+            ):
+                metrics.RATE_LIMITED.inc()
+                await self.send_event(
+                    Error(code="rate_limited", message=RATE_LIMITED_READS, retry_after_ms=wait_ms)
                 )
             elif isinstance(event, MessageIn):
                 # Stored concurrently with this client's next messages, so they share a write.
@@ -383,6 +420,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except ServiceError as exc:
             await self.send_event(
                 Error(code=exc.code, message=exc.message, client_id=event.client_id)
+            )
+            return
+        except Exception:
+            log.exception("conn=%s: a message failed unexpectedly", self.conn_id)
+            await self.send_event(
+                Error(code="internal_error", message=INTERNAL_ERROR, client_id=event.client_id)
             )
             return
         await self.send_event(Ack(client_id=event.client_id, id=message.id, seq=message.seq))

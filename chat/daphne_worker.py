@@ -61,6 +61,9 @@ class GracefulServer(Server):
     def ws_factory(self, factory: WebSocketFactory) -> None:
         # daphne's run() makes the factory; the protocols it builds keep less per socket.
         factory.protocol = LeanWebSocketProtocol
+        # A frame autobahn refuses (over daphne's 1 MiB, invalid UTF-8 in a text frame)
+        # closes with its code and reason (1009, 1007), not by dropping the TCP connection.
+        factory.setProtocolOptions(failByDrop=False)
         self._ws_factory = factory
 
     def create_application(self, protocol: Any, scope: dict[str, Any]) -> Inbox | None:

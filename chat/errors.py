@@ -10,3 +10,11 @@ class ServiceError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+class RateLimited(ServiceError):
+    """Refused by a rate limit: the caller may try again after `retry_after_ms`."""
+
+    def __init__(self, message: str, *, retry_after_ms: int) -> None:
+        super().__init__("rate_limited", message)
+        self.retry_after_ms = retry_after_ms

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -32,11 +33,18 @@ HISTORY_MAX_PAGE = 200
 SEARCH_PAGE = 20
 SEARCH_MAX_PAGE = 50
 MAX_QUERY = 200
+# The highest seq (or other integer) the protocol takes: what a JavaScript number holds
+# exactly, far below what MongoDB's 64-bit integers overflow at.
+MAX_SEQ = 2**53
+# Digits of the largest integer a URL's after_seq may have (MAX_SEQ has 16).
+_MAX_SEQ_DIGITS = len(str(MAX_SEQ))
 
 # Close codes sent after an `error` event when a connection cannot be served.
 CLOSE_BAD_REQUEST = 4400
 CLOSE_GOING_AWAY = 1001
 CLOSE_TRY_AGAIN = 1013
+# A server fault the connection cannot go on from (logged; the client reconnects).
+CLOSE_INTERNAL_ERROR = 1011
 # Refused by a per-address connection limit, or by a worker at its connection limit.
 CLOSE_LIMITED = 4429
 CLOSE_SERVER_FULL = 4503
@@ -60,8 +68,26 @@ class _ClientEvent(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def check_unicode(text: str) -> str:
+    """Text that encodes as UTF-8: JSON's `\\ud800` escapes can carry lone surrogates, which
+    no store or client can take (a pydantic field validator)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        raise PydanticCustomError(
+            "invalid_unicode", "must be valid Unicode text (it holds a lone surrogate)"
+        ) from None
+    return text
+
+
+# A string field of an incoming event: strict, and valid Unicode.
+Text = Annotated[StrictStr, AfterValidator(check_unicode)]
+Seq = Annotated[StrictInt, Field(le=MAX_SEQ)]
+
+
 def check_text(text: str) -> str:
     """A message text: not blank, at most MAX_TEXT characters (a pydantic field validator)."""
+    check_unicode(text)
     if not text.strip():
         raise PydanticCustomError("empty_text", "text must not be empty")
     if len(text) > MAX_TEXT:
@@ -85,7 +111,7 @@ class MessageIn(_ClientEvent):
 
     type: Literal["message"]
     text: StrictStr
-    client_id: StrictStr | None = Field(default=None, max_length=64)
+    client_id: Text | None = Field(default=None, max_length=64)
 
     _text_in_bounds = field_validator("text")(check_text)
 
@@ -95,9 +121,9 @@ class HistoryIn(_ClientEvent):
     one (`around_seq`: a search result in context), or the newest page."""
 
     type: Literal["history"]
-    before_seq: StrictInt | None = Field(default=None, gt=0)
-    after_seq: StrictInt | None = Field(default=None, ge=0)
-    around_seq: StrictInt | None = Field(default=None, gt=0)
+    before_seq: Seq | None = Field(default=None, gt=0)
+    after_seq: Seq | None = Field(default=None, ge=0)
+    around_seq: Seq | None = Field(default=None, gt=0)
     limit: StrictInt = Field(default=HISTORY_PAGE, ge=1, le=HISTORY_MAX_PAGE)
 
     @model_validator(mode="after")
@@ -112,7 +138,7 @@ class HistoryIn(_ClientEvent):
 
 def check_query(raw: str) -> str:
     """A search query: outer whitespace trimmed, 1-MAX_QUERY characters (a field validator)."""
-    query = raw.strip()
+    query = check_unicode(raw).strip()
     if not query:
         raise PydanticCustomError("empty_query", "q must not be empty")
     if len(query) > MAX_QUERY:
@@ -128,7 +154,7 @@ class SearchIn(_ClientEvent):
     type: Literal["search"]
     q: StrictStr
     limit: StrictInt = Field(default=SEARCH_PAGE, ge=1, le=SEARCH_MAX_PAGE)
-    before_seq: StrictInt | None = Field(default=None, gt=0)
+    before_seq: Seq | None = Field(default=None, gt=0)
 
     _query = field_validator("q")(check_query)
 
@@ -138,8 +164,8 @@ class ScheduleIn(_ClientEvent):
 
     type: Literal["schedule"]
     text: StrictStr
-    deliver_at: StrictStr | StrictInt
-    client_id: StrictStr | None = Field(default=None, max_length=64)
+    deliver_at: Text | StrictInt
+    client_id: Text | None = Field(default=None, max_length=64)
 
     _text_in_bounds = field_validator("text")(check_text)
     _deliver_at_format = field_validator("deliver_at", mode="before")(check_deliver_at)
@@ -155,7 +181,7 @@ class ScheduledCancelIn(_ClientEvent):
     """Cancel one of this name's scheduled messages while it is still pending."""
 
     type: Literal["scheduled.cancel"]
-    id: StrictStr = Field(max_length=32)
+    id: Text = Field(max_length=32)
 
 
 class TypingIn(_ClientEvent):
@@ -168,7 +194,7 @@ class JobSeenIn(_ClientEvent):
     """The client has shown a `job` notification: do not deliver it again."""
 
     type: Literal["job.seen"]
-    id: StrictStr = Field(max_length=64)
+    id: Text = Field(max_length=64)
 
 
 AnyClientEvent = (
@@ -213,6 +239,8 @@ def parse_client_event(frame: str | bytes) -> AnyClientEvent:
         data = json.loads(frame)
     except (ValueError, UnicodeDecodeError):
         raise ProtocolError("invalid_json", "frame is not valid JSON") from None
+    except RecursionError:
+        raise ProtocolError("invalid_json", "frame is nested too deeply") from None
     if not isinstance(data, dict):
         raise ProtocolError("invalid_event", "an event must be a JSON object")
     if data.get("type") not in CLIENT_EVENT_TYPES:
@@ -238,14 +266,19 @@ def parse_after_seq(raw: str | None) -> int | None:
     """The resume cursor from a connection URL: None, or an integer >= 0."""
     if raw is None:
         return None
-    if not raw.isascii() or not raw.isdigit():
-        raise ProtocolError("invalid_field", "after_seq: must be an integer >= 0")
+    # The length first: int() of thousands of digits is slow, and refused past 4,300.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= _MAX_SEQ_DIGITS) or int(raw) > MAX_SEQ:
+        raise ProtocolError("invalid_field", f"after_seq: must be an integer 0-{MAX_SEQ}")
     return int(raw)
 
 
 def validate_name(raw: str | None) -> str:
     """Return the display name, stripped, or raise ProtocolError."""
     name = (raw or "").strip()
+    try:
+        check_unicode(name)
+    except PydanticCustomError as exc:
+        raise ProtocolError("invalid_name", f"name {exc.message()}") from None
     if not name:
         raise ProtocolError("invalid_name", "name must not be empty")
     if len(name) > MAX_NAME:
