@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime
+from typing import Any
 
+import pytest
 from bson import ObjectId
 from channels.layers import get_channel_layer
 
 from chat import selectors, sequencing, services, store
 from chat.clients import redis
+from chat.errors import ServiceError
 from chat.protocol import MessageOut, group_name
 
 
@@ -109,3 +112,34 @@ async def test_a_join_reads_the_newest_page_and_its_highest_seq(room: str) -> No
     last_seq, page = view
     assert (last_seq, page.messages) == (created[-1].seq, created)
     assert last_seq == await selectors.last_seq(room=room)
+
+
+async def test_a_group_that_times_out_still_broadcasts_what_it_stored(
+    room: str, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store answered after the sender's wait: not_stored, yet members get the message,
+    and the resend is acknowledged with it."""
+    settings.CHAT_STORE_TIMEOUT_S = 0.3
+    insert = store.insert_messages
+
+    async def slow_insert(entries: Any) -> Any:
+        await asyncio.sleep(0.6)
+        return await insert(entries)
+
+    monkeypatch.setattr(store, "insert_messages", slow_insert)
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(group_name(room), channel)
+    try:
+        with pytest.raises(ServiceError) as refused:
+            await services.message_create(room=room, author="a", text="late", client_id="late")
+        assert refused.value.code == "not_stored"
+        event = await asyncio.wait_for(layer.receive(channel), 5)
+    finally:
+        await layer.group_discard(group_name(room), channel)
+        await layer.flush()
+    (broadcast,) = [json.loads(text) for text in event["texts"]]
+    assert (broadcast["text"], broadcast["seq"]) == ("late", 1)
+    monkeypatch.setattr(store, "insert_messages", insert)
+    resent = await services.message_create(room=room, author="a", text="late", client_id="late")
+    assert (resent.id, resent.seq) == (broadcast["id"], 1)

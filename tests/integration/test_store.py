@@ -116,3 +116,27 @@ async def test_an_unordered_insert_reports_each_duplicate_and_stores_the_rest(ro
     assert outcomes[2].original == original
     page = await store.page_before(room, before_seq=None, limit=50)
     assert page.messages == [original, fresh_a, fresh_b]
+
+
+async def test_resends_of_a_group_are_each_found_by_their_derived_id(room: str) -> None:
+    """20 resends in one insert: each finds its original, whose id derives from its client_id."""
+    originals = [make(room, seq) for seq in range(1, 21)]
+    originals = [
+        m.model_copy(update={"id": store.message_id(room, f"c{m.seq}")}) for m in originals
+    ]
+    assert await store.insert_messages([(m, f"c{m.seq}") for m in originals]) == [None] * 20
+    resends = [make(room, 100 + m.seq, text="again") for m in originals]
+    outcomes = await store.insert_messages(
+        [(r, f"c{o.seq}") for r, o in zip(resends, originals, strict=True)]
+    )
+    assert [type(outcome) for outcome in outcomes] == [store.DuplicateClientId] * 20
+    assert [outcome.original for outcome in outcomes] == originals  # type: ignore[union-attr]
+    assert await store.count_messages(room=room) == 20
+
+
+def test_a_message_id_is_the_same_for_a_resend_and_differs_by_room_and_client_id() -> None:
+    assert store.message_id("lobby", "c1") == store.message_id("lobby", "c1")
+    assert store.message_id("lobby", "c1") != store.message_id("lobby", "c2")
+    assert store.message_id("lobby", "c1") != store.message_id("other", "c1")
+    assert store.message_id("lobby", None) != store.message_id("lobby", None)
+    assert ObjectId.is_valid(store.message_id("lobby", "c1"))
