@@ -897,7 +897,9 @@
         showScheduled(scheduledItems); // enables its Cancel button again
         requestScheduled();
       } else if (request && request.kind === "search") {
-        searchUi.onError(FRIENDLY[event.code] || sentence(event.message));
+        // FRIENDLY's rate_limited speaks of sending; the server's own words fit a search.
+        const text = event.code === "rate_limited" ? null : FRIENDLY[event.code];
+        searchUi.onError(text || sentence(event.message));
         return;
       } else if (request && ["around", "newer", "latest"].includes(request.kind)) {
         loadingNewer = false;

@@ -205,3 +205,23 @@ def _request(request: urllib.request.Request) -> tuple[int, Any]:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
+
+
+async def test_a_search_loop_is_rate_limited_with_a_retry_time(
+    server: ChatServer, room: str
+) -> None:
+    """Searches past the socket's burst (5) are refused with when to try again."""
+    client = await Client.join(server, room, "searcher")
+    try:
+        for _ in range(8):
+            await client.send({"type": "search", "q": "x"})
+        answers = []
+        while len(answers) < 8:
+            event = await client.recv()
+            if event["type"] in ("search", "error"):
+                answers.append(event)
+        kinds = [a["type"] if a["type"] == "search" else a["code"] for a in answers]
+        assert kinds.count("search") == 5 and kinds.count("rate_limited") == 3, kinds
+        assert all(a["retry_after_ms"] > 0 for a in answers if a["type"] == "error")
+    finally:
+        await client.close()

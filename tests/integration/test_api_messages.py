@@ -13,7 +13,7 @@ from channels.layers import get_channel_layer
 from django.contrib.auth import get_user_model
 from django.test import AsyncClient
 
-from chat import services, store
+from chat import readlimits, services, store
 from chat.clients import close_all
 from chat.protocol import group_name
 
@@ -313,3 +313,16 @@ async def test_the_schema_documents_the_message_endpoints(client: AsyncClient) -
     assert set(paths["/api/rooms/{room}/messages"]) == {"get", "post"}
     assert {"201", "422", "503"} <= set(paths["/api/rooms/{room}/messages"]["post"]["responses"])
     assert "get" in paths["/api/rooms"]
+
+
+async def test_searches_past_the_address_limit_get_429_with_retry_after(
+    client: AsyncClient, room: str, settings: Any
+) -> None:
+    settings.CHAT_SEARCH_RATE_PER_S = 1
+    settings.CHAT_SEARCH_BURST = 1
+    settings.CHAT_READ_ADDRESS_FACTOR = 2
+    readlimits._addresses.clear()
+    answers = [await client.get(f"/api/rooms/{room}/search?q=x") for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert answers[2].json()["code"] == "rate_limited"
+    assert int(answers[2]["Retry-After"]) >= 1
