@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from channels.db import database_sync_to_async
-from django.contrib.auth import get_user_model
 
+from chat.models import NameKey
+from chat.names import name_key
 from chat.protocol import ProtocolError, validate_name
 
 NAME_TAKEN = "that name belongs to a registered user; log in to use it, or pick another"
@@ -21,14 +22,24 @@ class Identity:
     account: str | None
 
 
+def name_looks_registered(*, name: str) -> bool:
+    """True when a user account's name looks like this one (same skeleton, chat/names.py)."""
+    return NameKey.objects.filter(key=name_key(name)).exists()
+
+
 @database_sync_to_async
 def name_is_registered(name: str) -> bool:
-    """True when a user account has this name, in any letter case.
+    """True when a user account has this name or one that looks like it, in any letter case.
 
     Through database_sync_to_async, which closes stale connections around the query: the
     consumer's dispatch does not (chat/consumers.py).
     """
-    return get_user_model().objects.filter(username__iexact=name).exists()
+    return name_looks_registered(name=name)
+
+
+def sync_name_key(*, user: Any) -> None:
+    """Store the user's current name key; called on every save of a user (chat/apps.py)."""
+    NameKey.objects.update_or_create(user=user, defaults={"key": name_key(user.get_username())})
 
 
 async def identity_for(*, user: Any, requested_name: str | None) -> Identity:

@@ -1,7 +1,8 @@
-"""No relational chat data: messages live in MongoDB (chat.store)."""
+"""Relational chat data: name keys for look-alike checks; messages live in MongoDB (chat.store)."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 
@@ -39,3 +40,22 @@ class Job(models.Model):
 
     def __str__(self) -> str:
         return self.id
+
+
+class NameKey(models.Model):
+    """A user's name skeleton (chat.names.name_key), so look-alike names are found by index.
+
+    Kept current by a post_save signal on the user model (chat/apps.py).
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="name_key"
+    )
+    key = models.CharField(max_length=64, db_index=True)
+
+    class Meta:
+        verbose_name = "name key"
+        verbose_name_plural = "name keys"
+
+    def __str__(self) -> str:
+        return self.key

@@ -216,3 +216,25 @@ STORAGES = {
         else "whitenoise.storage.CompressedManifestStaticFilesStorage"
     },
 }
+
+# ---- Log-in throttling (chat/loginthrottle.py) ------------------------------------------
+# Failed log-ins counted per username+address and per address in the `logins` cache (Redis,
+# shared by every worker) over a window that starts at the first failure; at the limit,
+# further attempts are refused without checking the password. 0 switches a limit off.
+CHAT_LOGIN_FAILURES_PER_NAME = env_int("CHAT_LOGIN_FAILURES_PER_NAME", 5)
+CHAT_LOGIN_FAILURES_PER_ADDRESS = env_int("CHAT_LOGIN_FAILURES_PER_ADDRESS", 20)
+CHAT_LOGIN_WINDOW_S = env_int("CHAT_LOGIN_WINDOW_S", 300)
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "logins": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "chat:login",
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+    },
+}
+# The throttle first (it only refuses, raising PermissionDenied), then Django's own.
+AUTHENTICATION_BACKENDS = [
+    "chat.loginthrottle.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
+
+from chat import accounts
+from chat.accounts_views import LOOKALIKE_TAKEN
+from chat.models import NameKey
+from chat.names import name_key
+from chat.protocol import ProtocolError
 
 pytestmark = pytest.mark.django_db
 
@@ -44,6 +52,73 @@ def test_signup_refuses_a_taken_or_unusable_name(username: str, error: bytes) ->
     assert response.status_code == 200
     assert error in response.content
     assert get_user_model().objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "username",
+    [
+        "\u0430lice",  # Cyrillic small a
+        "aIice",  # capital I for small l
+        "\u0430\u0406ice",  # Cyrillic a and Cyrillic capital I
+    ],
+)
+def test_signup_refuses_a_name_that_looks_like_a_taken_one(username: str) -> None:
+    """A look-alike of a registered username would let its owner be impersonated."""
+    get_user_model().objects.create_user("alice", password=PASSWORD)
+    response = signup(Client(), username)
+    assert response.status_code == 200
+    assert LOOKALIKE_TAKEN.encode() in response.content
+    assert get_user_model().objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "name",
+    [
+        "alice",
+        "ALICE",
+        "\uff41\uff4c\uff49\uff43\uff45",  # fullwidth
+        "\u0430lice",  # Cyrillic small a
+        " aIice ",
+    ],
+)
+async def test_guest_cannot_take_a_registered_name_or_a_lookalike(name: str) -> None:
+    """In any case, width or script that looks the same: `name_taken`, for WS and REST alike."""
+    await get_user_model().objects.acreate_user("alice", password=PASSWORD)
+    with pytest.raises(ProtocolError) as refused:
+        await accounts.identity_for(user=None, requested_name=name)
+    assert refused.value.code == "name_taken"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_guest_may_take_a_name_no_user_looks_like() -> None:
+    """Only look-alikes are refused: `bob` stays free beside a registered `alice`."""
+    await get_user_model().objects.acreate_user("alice", password=PASSWORD)
+    identity = await accounts.identity_for(user=None, requested_name="bob")
+    assert identity == accounts.Identity(name="bob", account=None)
+
+
+def test_every_saved_user_has_a_current_name_key() -> None:
+    """createsuperuser, the admin and signup all save the user: the key follows each rename."""
+    user = get_user_model().objects.create_superuser("root", password=PASSWORD)
+    assert NameKey.objects.get(user=user).key == name_key("root")
+    user.username = "carol"
+    user.save()
+    assert NameKey.objects.get(user=user).key == name_key("carol")
+    assert NameKey.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migration_gives_users_made_before_it_a_name_key() -> None:
+    """Accounts that existed before name keys are protected from look-alikes too."""
+    executor = MigrationExecutor(connection)
+    executor.migrate([("chat", "0002_jobs")])
+    user_model = get_user_model()
+    user_model.objects.bulk_create([user_model(username="dora")])  # bulk: no post_save
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    user = get_user_model().objects.get(username="dora")
+    assert NameKey.objects.get(user=user).key == name_key("dora")
 
 
 def test_signup_never_redirects_off_site() -> None:
