@@ -68,15 +68,22 @@ class _ClientEvent(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def check_unicode(text: str) -> str:
-    """Text that encodes as UTF-8: JSON's `\\ud800` escapes can carry lone surrogates, which
-    no store or client can take (a pydantic field validator)."""
+def is_unicode(text: str) -> bool:
+    """True when the text encodes as UTF-8: JSON's `\\ud800` escapes can carry lone
+    surrogates, which no store or client can take."""
     try:
         text.encode()
     except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check_unicode(text: str) -> str:
+    """Text that encodes as UTF-8 (a pydantic field validator)."""
+    if not is_unicode(text):
         raise PydanticCustomError(
             "invalid_unicode", "must be valid Unicode text (it holds a lone surrogate)"
-        ) from None
+        )
     return text
 
 

@@ -27,7 +27,7 @@ from chat import (
     writebatch,
 )
 from chat.errors import ServiceError
-from chat.protocol import MessageOut, PresenceJoin, PresenceLeave
+from chat.protocol import MessageOut, PresenceJoin, PresenceLeave, is_unicode
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,9 @@ async def message_create(
     and returns the original message, broadcast again in case its first broadcast was lost
     (receivers drop it by seq).
     """
+    if not all(is_unicode(field) for field in (text, author, client_id or "")):
+        # Checked before the group: one unstorable message must not fail the others in it.
+        raise ServiceError("invalid_field", "text, author and client_id must be valid Unicode")
     try:
         return await asyncio.wait_for(
             _message_groups.submit(

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
-from bson.errors import InvalidId
+from bson.errors import InvalidDocument, InvalidId
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 from redis.exceptions import RedisError
@@ -138,6 +138,9 @@ def _from_doc(doc: dict[str, Any]) -> MessageOut:
 
 
 _DUPLICATE_KEY = 11000
+# What BSON encoding raises for a document it cannot take (services validate before, so
+# this is the last line of defence).
+_UNENCODABLE = (InvalidDocument, UnicodeEncodeError, OverflowError)
 
 
 def message_id(room: str, client_id: str | None) -> str:
@@ -174,6 +177,11 @@ async def insert_messages(
         await mongo_db()[MESSAGES].insert_many(
             [_to_doc(message, client_id) for message, client_id in entries], ordered=False
         )
+    except _UNENCODABLE as exc:
+        # The driver refuses the whole batch before sending it: each alone fails alone.
+        if len(entries) == 1:
+            return [exc]
+        return [(await insert_messages([entry]))[0] for entry in entries]
     except BulkWriteError as exc:
         duplicates: list[int] = []
         for error in exc.details.get("writeErrors", []):

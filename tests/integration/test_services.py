@@ -143,3 +143,18 @@ async def test_a_group_that_times_out_still_broadcasts_what_it_stored(
     monkeypatch.setattr(store, "insert_messages", insert)
     resent = await services.message_create(room=room, author="a", text="late", client_id="late")
     assert (resent.id, resent.seq) == (broadcast["id"], 1)
+
+
+async def test_an_unstorable_message_is_refused_before_its_group_and_the_rest_are_stored(
+    room: str,
+) -> None:
+    """Sent together with a lone surrogate's message: the others are stored and acknowledged."""
+    outcomes = await asyncio.gather(
+        services.message_create(room=room, author="a", text="one", client_id="c1"),
+        services.message_create(room=room, author="a", text="x\ud800", client_id="c2"),
+        services.message_create(room=room, author="a", text="two", client_id="c3"),
+        return_exceptions=True,
+    )
+    assert isinstance(outcomes[1], ServiceError) and outcomes[1].code == "invalid_field"
+    assert [m.text for m in outcomes if isinstance(m, MessageOut)] == ["one", "two"]
+    assert await store.count_messages(room=room) == 2

@@ -140,3 +140,15 @@ def test_a_message_id_is_the_same_for_a_resend_and_differs_by_room_and_client_id
     assert store.message_id("lobby", "c1") != store.message_id("other", "c1")
     assert store.message_id("lobby", None) != store.message_id("lobby", None)
     assert ObjectId.is_valid(store.message_id("lobby", "c1"))
+
+
+async def test_a_document_the_driver_cannot_encode_fails_alone(room: str) -> None:
+    """A lone surrogate in one message of a batch: that one fails, the others are stored."""
+    good, bad, other = make(room, 1), make(room, 2, text="x\ud800"), make(room, 3)
+    outcomes = await store.insert_messages([(good, "g"), (bad, "b"), (other, "o")])
+    assert outcomes[0] is None and outcomes[2] is None
+    assert isinstance(outcomes[1], UnicodeEncodeError)
+    assert [m.seq for m in (await store.page_before(room, before_seq=None, limit=9)).messages] == [
+        1,
+        3,
+    ]
