@@ -1,4 +1,4 @@
-"""The page's delivery bookkeeping (static/chat/timeline.js), tested by Node's own test runner."""
+"""The page's pure modules (static/chat/timeline.js, format.js) and its module graph, under Node."""
 
 from __future__ import annotations
 

@@ -1,14 +1,9 @@
 // Unit tests of static/chat/timeline.js: `node --test tests/js/` (run by `make test` through
 // tests/unit/test_timeline_js.py).
-"use strict";
+import assert from "node:assert/strict";
+import test from "node:test";
 
-const test = require("node:test");
-const assert = require("node:assert/strict");
-const path = require("node:path");
-
-const { Timeline, Outbox, historyKind, HOLE_RECHECK_MS } = require(
-  path.join(__dirname, "..", "..", "static", "chat", "timeline.js"),
-);
+import { HOLE_RECHECK_MS, Outbox, Timeline, historyKind } from "../../static/chat/timeline.js";
 
 const T0 = 1_000_000;
 
@@ -311,17 +306,6 @@ test("the outbox keeps sends pending until acked, resends them, and fails and re
   outbox.acknowledge("c");
   assert.equal(outbox.size, 0);
   assert.equal(outbox.first(), null);
-});
-
-test("the module attaches itself to window in a browser", () => {
-  const vm = require("node:vm");
-  const fs = require("node:fs");
-  const source = fs.readFileSync(path.join(__dirname, "..", "..", "static", "chat", "timeline.js"), "utf8");
-  const sandbox = {};
-  sandbox.window = sandbox;
-  vm.runInNewContext(source, sandbox);
-  assert.equal(typeof sandbox.ChatTimeline.Timeline, "function");
-  assert.equal(typeof sandbox.ChatTimeline.Outbox, "function");
 });
 
 test("historyKind tells an around page by its echoed around_seq", () => {

@@ -1,13 +1,8 @@
 // Unit tests of static/chat/format.js: `node --test tests/js/`.
-"use strict";
+import assert from "node:assert/strict";
+import test from "node:test";
 
-const test = require("node:test");
-const assert = require("node:assert/strict");
-const path = require("node:path");
-
-const { linkParts, dayKey, dayLabel, relativeTime } = require(
-  path.join(__dirname, "..", "..", "static", "chat", "format.js"),
-);
+import { dayKey, dayLabel, linkParts, relativeTime } from "../../static/chat/format.js";
 
 const links = (text) => linkParts(text).filter((part) => part.href).map((part) => part.href);
 
