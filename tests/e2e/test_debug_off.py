@@ -13,9 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, Page, expect
 
 from tests.chatserver import ROOT, ChatServer, run_chat_server
 from tests.conftest import require_services
+from tests.e2e.browser import PageOpener, join, message_texts, page_opener
+
+HASHED_JS = re.compile(r"/static/chat/(?P<module>[a-z]+)\.[0-9a-f]{12}\.js")
 
 
 @pytest.fixture(scope="module")
@@ -87,3 +91,50 @@ def test_the_key_is_generated_into_a_private_file(server: ChatServer, key_file: 
     """No SECRET_KEY given: the first start made one, readable by its owner only."""
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert len(key_file.read_text().strip()) >= 50
+
+
+@pytest.fixture
+def open_page(server: ChatServer, chromium: Browser) -> Iterator[PageOpener]:
+    """Pages of this module's server, in Chromium; closed after the test."""
+    yield from page_opener(chromium, server.http_url)
+
+
+def visit(open_page: PageOpener, path: str) -> tuple[Page, list[str], set[str]]:
+    """A page at `path`, with the console errors and uncaught exceptions it reports and the
+    names of the modules it fetches by hashed name, both filled in as they happen."""
+    page = open_page("about:blank")
+    problems: list[str] = []
+    modules: set[str] = set()
+
+    def fetched(url: str) -> None:
+        if url.endswith(".js"):
+            hashed = HASHED_JS.search(url)
+            modules.add(hashed["module"] if hashed else f"unhashed {url}")
+
+    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on("response", lambda response: fetched(response.url))
+    page.goto(path)
+    return page, problems, modules
+
+
+def test_the_room_page_chats_on_its_hashed_modules(open_page: PageOpener, room: str) -> None:
+    """In Chromium: every module of the room page is fetched by its hashed name (the imports
+    were rewritten too), nothing errs, and a message goes out and comes back stored."""
+    page, problems, modules = visit(open_page, f"/r/{room}/")
+    join(page, "Alice")
+    page.locator("#text").fill("hello from the hashed modules")
+    page.locator("#text").press("Enter")
+    expect(page.locator("#messages li.message.local")).to_have_count(1)
+    assert message_texts(page) == ["hello from the hashed modules"]
+    expected = {path.stem for path in (ROOT / "static" / "chat").glob("*.js")} - {"home"}
+    assert modules == expected
+    assert problems == []
+
+
+def test_the_start_page_lists_rooms_on_its_hashed_modules(open_page: PageOpener) -> None:
+    """The start page's module, and the one it imports, load hashed and fill the room list."""
+    page, problems, modules = visit(open_page, "/")
+    expect(page.locator("#rooms-status")).not_to_have_text("Loading rooms…")
+    assert modules == {"home", "format"}
+    assert problems == []
