@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any
 
 from django.apps import AppConfig
@@ -12,7 +13,7 @@ def _user_saved(
     sender: Any, instance: Any, raw: bool = False, update_fields: Any = None, **kwargs: Any
 ) -> None:
     """Keep the user's name key current, whoever saved the user (signup, admin, commands)."""
-    from chat.accounts import sync_name_key
+    from chat.identity.accounts import sync_name_key
 
     # Fixtures load rows as they are (their name keys with them); a log-in saves only
     # last_login, and the name did not change.
@@ -28,7 +29,10 @@ class ChatConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from chat import loginthrottle
+        # The admin's registrations live with the other web code, not in chat/admin.py
+        # where Django's autodiscovery would look.
+        import_module("chat.web.admin")
+        from chat.identity import loginthrottle
 
         post_save.connect(
             _user_saved, sender=settings.AUTH_USER_MODEL, dispatch_uid="chat.name_key"

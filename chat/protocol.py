@@ -23,7 +23,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from chat import scheduling
+from chat.scheduled import rules as scheduling
 
 MAX_FRAME_BYTES = 64 * 1024
 MAX_TEXT = 4000

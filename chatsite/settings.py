@@ -108,7 +108,7 @@ MONGO_DB = env_str("MONGO_DB", "chatsite")
 CHANNEL_LAYERS = {
     "default": {
         # channels_redis's pub/sub layer with in-process consumer channels.
-        "BACKEND": "chat.channellayer.ChatChannelLayer",
+        "BACKEND": "chat.server.channellayer.ChatChannelLayer",
         "CONFIG": {"hosts": [REDIS_URL]},
     }
 }
@@ -235,6 +235,6 @@ CACHES = {
 }
 # The throttle first (it only refuses, raising PermissionDenied), then Django's own.
 AUTHENTICATION_BACKENDS = [
-    "chat.loginthrottle.LoginThrottleBackend",
+    "chat.identity.loginthrottle.LoginThrottleBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]

@@ -5,8 +5,9 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import path, re_path
 
-from chat import accounts_views, health, monitoring, views
-from chat.api import api
+from chat.ops import health, monitoring
+from chat.web import accounts_views, views
+from chat.web.api import api
 
 urlpatterns = [
     path("", views.home, name="home"),

@@ -39,8 +39,8 @@ import django  # noqa: E402
 
 django.setup()
 
-from chat import historytail, seeding, selectors, sequencing, store  # noqa: E402
-from chat.clients import close_all  # noqa: E402
+from chat.infra.clients import close_all  # noqa: E402
+from chat.messages import historytail, seeding, selectors, sequencing, store  # noqa: E402
 
 BATCH = 5000
 

@@ -40,10 +40,12 @@ django.setup()
 
 from channels.layers import get_channel_layer  # noqa: E402
 
-from chat import scheduler, scheduling, store  # noqa: E402
 from chat.bench import percentile  # noqa: E402
-from chat.clients import close_all, mongo_db  # noqa: E402
+from chat.infra.clients import close_all, mongo_db  # noqa: E402
+from chat.messages import store  # noqa: E402
 from chat.protocol import group_name  # noqa: E402
+from chat.scheduled import rules as scheduling  # noqa: E402
+from chat.scheduled import store as scheduler  # noqa: E402
 
 SCHEDULE_CONCURRENCY = 64
 START_TIMEOUT_S = 30.0

@@ -14,10 +14,10 @@ from django.template.response import TemplateResponse
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
-from chat import syncbridge
+from chat.infra import syncbridge
 from chat.jobs import queue, records, selectors, service
 from chat.models import Job
-from chat.storeadmin import StoreListAdmin
+from chat.web.storeadmin import StoreListAdmin
 
 log = logging.getLogger(__name__)
 

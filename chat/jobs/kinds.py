@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from chat import store
 from chat.jobs import records
 from chat.jobs.formats import CONTENT_TYPES, RoomStats, TranscriptEncoder
+from chat.messages import store
 
 CHUNK_BYTES = 256 * 1024
 PROGRESS_EVERY_S = 0.5

@@ -20,7 +20,7 @@ from typing import Any
 from django.conf import settings
 from redis.exceptions import ResponseError
 
-from chat.clients import redis
+from chat.infra.clients import redis
 
 GROUP = "workers"
 DEAD_MAXLEN = 10_000

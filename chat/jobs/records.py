@@ -15,7 +15,7 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
-from chat.clients import mongo_db
+from chat.infra.clients import mongo_db
 
 JOBS = "jobs"
 CHUNKS = "job_chunks"

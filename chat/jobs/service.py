@@ -8,7 +8,7 @@ import uuid
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
-from chat import events
+from chat.broadcast import events
 from chat.errors import ServiceError
 from chat.jobs import kinds, queue, records
 from chat.protocol import JobEvent

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 
-from chat import retryloop
+from chat.infra import retryloop
 from chat.jobs import kinds, queue, records, service
 from chat.jobs.formats import backoff_ms, error_text
 

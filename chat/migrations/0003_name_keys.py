@@ -5,7 +5,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import migrations, models
 
-from chat.names import name_key
+from chat.identity.names import name_key
 
 BATCH = 1000
 

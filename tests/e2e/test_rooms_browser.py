@@ -17,8 +17,8 @@ from django.test import override_settings
 from playwright.sync_api import Page, expect
 from websockets.sync.client import connect
 
-from chat import sequencing, store
-from chat.clients import close_all
+from chat.infra.clients import close_all
+from chat.messages import sequencing, store
 from chat.protocol import MessageOut
 from tests.chatserver import ROOT, ChatServer, run_chat_server
 from tests.conftest import require_services

@@ -24,7 +24,8 @@ import pytest
 import redis as redis_sync
 from websockets.sync.client import ClientConnection, connect
 
-from chat import scheduler, scheduling
+from chat.scheduled import rules as scheduling
+from chat.scheduled import store as scheduler
 from tests.chatserver import ROOT, run_chat_server
 from tests.faultstack import FaultStack, localstack
 

@@ -16,8 +16,8 @@ import pytest
 import pytest_asyncio
 from django.test import override_settings
 
-from chat import seeding, store
-from chat.clients import close_all, mongo_db
+from chat.infra.clients import close_all, mongo_db
+from chat.messages import seeding, store
 from tests.chatserver import ChatServer, Client, run_chat_server
 from tests.conftest import require_services
 

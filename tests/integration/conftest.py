@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from chat import store
-from chat.clients import close_all
+from chat.infra.clients import close_all
+from chat.messages import store
 from tests.conftest import require_services
 
 

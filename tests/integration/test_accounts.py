@@ -8,11 +8,11 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 
-from chat import accounts
-from chat.accounts_views import LOOKALIKE_TAKEN
+from chat.identity import accounts
+from chat.identity.names import name_key
 from chat.models import NameKey
-from chat.names import name_key
 from chat.protocol import ProtocolError
+from chat.web.accounts_views import LOOKALIKE_TAKEN
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils.html import escape
 
-from chat import seeding, sequencing, store, syncbridge
+from chat.infra import syncbridge
+from chat.messages import seeding, sequencing, store
 from chat.protocol import MessageOut
 
 pytestmark = pytest.mark.django_db

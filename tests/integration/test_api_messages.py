@@ -13,8 +13,9 @@ from channels.layers import get_channel_layer
 from django.contrib.auth import get_user_model
 from django.test import AsyncClient
 
-from chat import readlimits, services, store
-from chat.clients import close_all
+from chat.infra.clients import close_all
+from chat.limits import readlimits
+from chat.messages import services, store
 from chat.protocol import group_name
 
 # Posting checks the author against the registered users (Django's tables).

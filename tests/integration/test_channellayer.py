@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 
-from chat.channellayer import ChatChannelLayer
+from chat.server.channellayer import ChatChannelLayer
 
 WAIT_S = 10.0
 

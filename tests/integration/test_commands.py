@@ -10,8 +10,9 @@ import pytest
 from bson import ObjectId
 from django.core.management import CommandError, call_command
 
-from chat import purging, sequencing, store, syncbridge
-from chat.clients import redis
+from chat.infra import syncbridge
+from chat.infra.clients import redis
+from chat.messages import purging, sequencing, store
 from chat.protocol import MessageOut
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from chat import connlimits
-from chat.clients import redis
+from chat.infra.clients import redis
+from chat.limits import connlimits
 
 
 def address() -> str:

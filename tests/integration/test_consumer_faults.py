@@ -13,8 +13,10 @@ import pytest
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
-from chat import connlimits, presence, selectors
-from chat.routing import websocket_urlpatterns
+from chat.limits import connlimits
+from chat.messages import selectors
+from chat.presence import store as presence
+from chat.realtime.routing import websocket_urlpatterns
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,7 +8,7 @@ import pytest
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
-from chat.routing import websocket_urlpatterns
+from chat.realtime.routing import websocket_urlpatterns
 
 # A guest's name is checked against the accounts table at connect.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -32,7 +32,7 @@ async def test_open_and_close_are_logged_without_message_text(
         kinds.add((await communicator.receive_json_from(timeout=5))["type"])
     assert kinds == {"ack", "message"}
     await communicator.disconnect()
-    lines = [r.getMessage() for r in caplog.records if r.name == "chat.consumers"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "chat.realtime.consumers"]
     assert any(line.startswith("open conn=") and f"room={room}" in line for line in lines)
     assert any(line.startswith("close conn=") and f"room={room}" in line for line in lines)
     assert not any("secret plans" in r.getMessage() for r in caplog.records)

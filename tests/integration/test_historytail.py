@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from chat import historytail, seeding, selectors, services, store
-from chat.clients import mongo_db, redis
+from chat.infra.clients import mongo_db, redis
+from chat.messages import historytail, seeding, selectors, services, store
 
 WAIT_S = 10.0
 

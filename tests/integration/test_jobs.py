@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from chat import store
-from chat.clients import mongo_db, redis
+from chat.infra.clients import mongo_db, redis
 from chat.jobs import kinds, queue, records, selectors, service
 from chat.jobs.worker import run_worker
+from chat.messages import store
 from chat.protocol import MessageOut
 from tests.chatserver import ROOT
 from tests.integration import jobkinds

@@ -11,8 +11,8 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
-from chat import syncbridge
-from chat.clients import redis
+from chat.infra import syncbridge
+from chat.infra.clients import redis
 from chat.jobs import queue, records, service
 
 pytestmark = pytest.mark.django_db

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client, override_settings
 
-from chat import loginthrottle
+from chat.identity import loginthrottle
 
 pytestmark = pytest.mark.django_db
 

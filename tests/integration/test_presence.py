@@ -6,7 +6,7 @@ import asyncio
 
 from django.test import override_settings
 
-from chat import presence
+from chat.presence import store as presence
 
 SHORT_TTL_MS = 300
 

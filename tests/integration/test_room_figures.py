@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from chat import presence, seeding, selectors, services, store
-from chat.clients import mongo_db
+from chat.infra.clients import mongo_db
+from chat.messages import seeding, selectors, services, store
+from chat.presence import store as presence
 
 
 async def figures(room: str) -> tuple[int, int] | None:

@@ -17,11 +17,13 @@ from bson import ObjectId
 from channels.layers import get_channel_layer
 from django.test import override_settings
 
-from chat import scheduler, scheduling, selectors, sequencing, services, store
-from chat.clients import mongo_db, redis
 from chat.errors import ServiceError
+from chat.infra.clients import mongo_db, redis
+from chat.messages import selectors, sequencing, services, store
 from chat.protocol import MessageOut, group_name
-from chat.scheduler_loop import deliver_one, run_scheduler
+from chat.scheduled import rules as scheduling
+from chat.scheduled import store as scheduler
+from chat.scheduled.loop import deliver_one, run_scheduler
 from tests.chatserver import ROOT
 
 WAIT_S = 60.0

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 from bson import ObjectId
 
-from chat import sequencing, services, store
-from chat.clients import redis
+from chat.infra.clients import redis
+from chat.messages import sequencing, services, store
 from chat.protocol import MessageOut
 
 

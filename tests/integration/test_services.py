@@ -11,9 +11,9 @@ import pytest
 from bson import ObjectId
 from channels.layers import get_channel_layer
 
-from chat import selectors, sequencing, services, store
-from chat.clients import redis
 from chat.errors import ServiceError
+from chat.infra.clients import redis
+from chat.messages import selectors, sequencing, services, store
 from chat.protocol import MessageOut, group_name
 
 

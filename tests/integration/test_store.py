@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from bson import ObjectId
 
-from chat import store
+from chat.messages import store
 from chat.protocol import MessageOut
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from chat.asgiapp import ChatApplication, consumer_scope
-from chat.consumers import ChatConsumer
-from chat.routing import websocket_urlpatterns
+from chat.realtime.consumers import ChatConsumer
+from chat.realtime.routing import websocket_urlpatterns
+from chat.server.asgiapp import ChatApplication, consumer_scope
 
 HANDSHAKE = {
     "type": "websocket",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from chat.coalesce import Coalescer
+from chat.broadcast.coalesce import Coalescer
 
 WAIT_S = 5.0
 

@@ -12,15 +12,15 @@ import os
 import weakref
 from typing import Any
 
-from chat.daphne_worker import GracefulServer  # isort: skip (installs the reactor)
+from chat.server.daphne_worker import GracefulServer  # isort: skip (installs the reactor)
 from autobahn.websocket.protocol import WebSocketServerProtocol
 from daphne.http_protocol import HTTPFactory
 from daphne.ws_protocol import WebSocketFactory
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
 
-from chat.inbox import Inbox
-from chat.wsprotocol import LeanWebSocketProtocol
+from chat.server.inbox import Inbox
+from chat.server.wsprotocol import LeanWebSocketProtocol
 
 WAIT_S = 5
 UPGRADE = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from chat.historytail import HOLE, START, entries_of_page, newest
+from chat.messages.historytail import HOLE, START, entries_of_page, newest
 from chat.protocol import MessageOut
 
 

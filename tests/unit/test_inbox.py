@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from chat.inbox import Inbox
+from chat.server.inbox import Inbox
 
 WAIT_S = 5
 

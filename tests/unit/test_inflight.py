@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from chat.inflight import InFlight
+from chat.realtime.inflight import InFlight
 
 
 async def test_work_starts_in_order_and_at_most_limit_run_at_once() -> None:

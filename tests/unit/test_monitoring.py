@@ -7,7 +7,7 @@ import math
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from chat.monitoring import bucket_quantile, latency_rows, totals
+from chat.ops.monitoring import bucket_quantile, latency_rows, totals
 
 
 @pytest.mark.parametrize(

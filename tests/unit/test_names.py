@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chat.names import name_key, skeleton
+from chat.identity.names import name_key, skeleton
 
 
 @pytest.mark.parametrize(

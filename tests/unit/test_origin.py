@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chat.origin import host_allowed, origin_allowed
+from chat.server.origin import host_allowed, origin_allowed
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from chat.outbox import Outbox, frame_of, split_frames
+from chat.realtime.outbox import Outbox, frame_of, split_frames
 
 
 def event(n: int) -> str:

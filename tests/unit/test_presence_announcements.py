@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from chat.events import presence_delay_s, presence_events
+from chat.broadcast.events import presence_delay_s, presence_events
 from chat.protocol import PresenceJoin, PresenceLeave
 
 

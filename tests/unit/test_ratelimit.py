@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chat.ratelimit import MAX_RESERVATIONS, TokenBucket, bucket_from_settings
+from chat.limits.ratelimit import MAX_RESERVATIONS, TokenBucket, bucket_from_settings
 
 
 class FakeClock:

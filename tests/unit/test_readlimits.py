@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from chat import readlimits
+from chat.limits import readlimits
 
 
 @pytest.fixture(autouse=True)

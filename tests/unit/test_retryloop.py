@@ -8,7 +8,7 @@ import logging
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from chat import retryloop
+from chat.infra import retryloop
 
 log = logging.getLogger("tests.retryloop")
 

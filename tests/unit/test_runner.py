@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from chat.runner import MAX_RESTART_DELAY_S, bind_listener, prepare_metrics_dir, restart_delay
+from chat.server.runner import (
+    MAX_RESTART_DELAY_S,
+    bind_listener,
+    prepare_metrics_dir,
+    restart_delay,
+)
 
 
 @pytest.mark.parametrize(("failures", "delay"), [(0, 0.0), (1, 0.5), (2, 1.0), (3, 2.0), (4, 4.0)])

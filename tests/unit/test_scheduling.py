@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from chat import scheduling
 from chat.protocol import (
     ProtocolError,
     ScheduledCancelIn,
@@ -18,7 +17,8 @@ from chat.protocol import (
     scheduled_list,
     scheduled_reply,
 )
-from chat.scheduling import ScheduledMessage, ScheduleError
+from chat.scheduled import rules as scheduling
+from chat.scheduled.rules import ScheduledMessage, ScheduleError
 
 NOW = datetime(2026, 11, 23, 17, 0, tzinfo=UTC)
 NOW_MS = scheduling.to_ms(NOW)

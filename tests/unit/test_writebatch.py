@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from chat.writebatch import WriteGroups
+from chat.messages.writebatch import WriteGroups
 
 
 class Store:
@@ -163,12 +163,12 @@ async def test_a_failing_then_is_logged_and_the_items_queued_behind_it_still_go(
     await asyncio.sleep(0.01)
     second = asyncio.ensure_future(groups.submit("a", 2))
     await asyncio.sleep(0.01)
-    with caplog.at_level(logging.ERROR, logger="chat.writebatch"):
+    with caplog.at_level(logging.ERROR, logger="chat.messages.writebatch"):
         store.gate.set()
         assert await asyncio.wait_for(asyncio.gather(first, second), 1) == [10, 20]
     assert store.groups == [("a", [1]), ("a", [2])]
     assert seen == [[10], [20]]
-    failures = [r for r in caplog.records if r.name == "chat.writebatch"]
+    failures = [r for r in caplog.records if r.name == "chat.messages.writebatch"]
     assert len(failures) == 1 and failures[0].exc_info is not None
     assert failures[0].exc_info[0] is RuntimeError
 

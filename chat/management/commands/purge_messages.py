@@ -10,8 +10,8 @@ from typing import Any, TypeVar
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from chat import purging
-from chat.clients import close_all
+from chat.infra.clients import close_all
+from chat.messages import purging
 from chat.protocol import ProtocolError, validate_room
 
 T = TypeVar("T")

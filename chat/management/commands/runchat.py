@@ -12,10 +12,10 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from chat import store
-from chat.clients import close_all
+from chat.infra.clients import close_all
 from chat.jobs import records as job_records
-from chat.runner import Supervisor, bind_listener, prepare_metrics_dir
+from chat.messages import store
+from chat.server.runner import Supervisor, bind_listener, prepare_metrics_dir
 
 log = logging.getLogger("chat.runchat")
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from chat.clients import close_all
-from chat.scheduler_loop import run_scheduler
+from chat.infra.clients import close_all
+from chat.scheduled.loop import run_scheduler
 
 log = logging.getLogger("chat.runscheduler")
 

@@ -10,7 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from chat.clients import close_all
+from chat.infra.clients import close_all
 from chat.jobs.worker import default_name, run_worker
 from chat.management.argtypes import positive_int
 

@@ -7,9 +7,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from chat import seeding
-from chat.clients import close_all
+from chat.infra.clients import close_all
 from chat.management.argtypes import positive_int
+from chat.messages import seeding
 from chat.protocol import ProtocolError, validate_room
 
 

@@ -1,0 +1,159 @@
+"""Reads: history pages and room figures."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Literal
+
+from django.conf import settings
+from redis.exceptions import RedisError
+
+from chat.messages import historytail, store
+from chat.presence import store as presence
+from chat.protocol import (
+    HISTORY_MAX_PAGE,
+    HISTORY_PAGE,
+    SEARCH_PAGE,
+    History,
+    MessageOut,
+    Presence,
+    SearchResults,
+)
+from chat.scheduled import rules as scheduling
+from chat.scheduled import store as scheduler
+
+
+@dataclass(frozen=True)
+class RoomListing:
+    """A room, its stored figures (None before its first message) and who is present now."""
+
+    room: str
+    stats: store.RoomStats | None
+    members: int
+
+
+async def history_page(
+    *, room: str, before_seq: int | None = None, limit: int = HISTORY_PAGE
+) -> History:
+    """The page of messages older than `before_seq` (the newest page when it is None)."""
+    page = await store.page_before(room, before_seq=before_seq, limit=limit)
+    return History(messages=page.messages, has_more=page.has_more, before_seq=before_seq)
+
+
+async def newest_page(room: str, *, limit: int = HISTORY_PAGE) -> store.Page:
+    """The room's newest messages: from its history tail in Redis when that can tell, else
+    from the store, whose answer then fills the tail.
+
+    For a join only: it subscribed first, and the tail holds a message from just before its
+    broadcast, so what is stored but not in the tail yet reaches it live. A reader that is
+    not subscribed (REST, a client's own history request) reads the store.
+    """
+    if limit >= historytail.size():
+        return await store.page_before(room, before_seq=None, limit=limit)
+    try:
+        answer = historytail.newest(await historytail.read(room), limit)
+        if answer is not None:
+            messages = [MessageOut.model_validate_json(text) for text in answer.texts]
+            return store.Page(messages, answer.has_more)
+        expected = await historytail.generation(room)
+    except RedisError:
+        return await store.page_before(room, before_seq=None, limit=limit)
+    page = await store.page_before(room, before_seq=None, limit=historytail.size() - 1)
+    entries = historytail.entries_of_page(page.messages, has_more=page.has_more)
+    with contextlib.suppress(RedisError):  # the next join reads the store again
+        await historytail.add(room, entries, expected=expected)
+    return store.Page(page.messages[-limit:], page.has_more or len(page.messages) > limit)
+
+
+async def history_after(*, room: str, after_seq: int, limit: int = HISTORY_PAGE) -> History:
+    """The oldest `limit` messages newer than `after_seq` (a gap fill)."""
+    page = await store.page_after(room, after_seq=after_seq, limit=limit)
+    return History(messages=page.messages, has_more=page.has_more, after_seq=after_seq)
+
+
+async def history_around(*, room: str, around_seq: int, limit: int = HISTORY_PAGE) -> History:
+    """About `limit` messages centred on `around_seq` (itself included when stored).
+
+    `has_more`: older ones exist; `has_newer`: newer ones exist.
+    """
+    older = await store.page_before(room, before_seq=around_seq + 1, limit=limit // 2 + 1)
+    newer = await store.page_after(room, after_seq=around_seq, limit=limit - len(older.messages))
+    return History(
+        messages=older.messages + newer.messages,
+        has_more=older.has_more,
+        around_seq=around_seq,
+        has_newer=newer.has_more,
+    )
+
+
+async def search(
+    *, room: str, q: str, before_seq: int | None = None, limit: int = SEARCH_PAGE
+) -> SearchResults:
+    """The room's messages containing `q` in any case, newest first, older than before_seq."""
+    page = await store.search(room, text=q, before_seq=before_seq, limit=limit)
+    return SearchResults(q=q, messages=page.messages, has_more=page.has_more, before_seq=before_seq)
+
+
+async def catch_up(*, room: str, after_seq: int) -> AsyncIterator[History]:
+    """Every message newer than `after_seq` in pages of the largest size (a resume).
+
+    The last page says `has_more: false`; a room with nothing newer yields one empty page.
+    """
+    cursor = after_seq
+    pending: list[MessageOut] | None = None
+    async for messages in store.pages_after(room, after_seq=after_seq, page_size=HISTORY_MAX_PAGE):
+        # Hold each page back until the next one exists, so has_more is known when sending.
+        if pending is not None:
+            yield History(messages=pending, has_more=True, after_seq=cursor)
+            cursor = pending[-1].seq
+        pending = messages
+    yield History(messages=pending or [], has_more=False, after_seq=cursor)
+
+
+async def room_list(
+    *, order: Literal["recent", "busiest"] = "recent", limit: int = 100
+) -> list[RoomListing]:
+    """Active rooms: those with stored messages (latest activity or most messages first, by
+    the figures kept per room, not by reading messages) and those people are in without a
+    message yet (first for "recent", last for "busiest"); each with how many are present."""
+    rooms = await store.room_figures(order=order, limit=limit)
+    try:
+        listed = {r.room for r in rooms}
+        quiet = [r for r in await presence.occupied_rooms(limit) if r not in listed]
+        present = await presence.counts([r.room for r in rooms] + quiet)
+    except RedisError:
+        quiet, present = [], {}  # the figures still help; members show as 0 until Redis answers
+    with_messages = [RoomListing(room=r.room, stats=r, members=present[r.room]) for r in rooms]
+    without = [RoomListing(room=r, stats=None, members=present[r]) for r in quiet if present[r]]
+    ordered = without + with_messages if order == "recent" else with_messages + without
+    return ordered[:limit]
+
+
+async def last_seq(*, room: str) -> int:
+    """The highest stored seq of the room (0 for a new room)."""
+    return await store.max_seq(room)
+
+
+async def join_view(*, room: str) -> tuple[int, History]:
+    """The room's highest stored seq and its newest page, for a join.
+
+    The newest page ends with the highest seq, and an empty one means the room has none
+    stored (0), so a join costs no second read.
+    """
+    newest = await newest_page(room)
+    page = History(messages=newest.messages, has_more=newest.has_more)
+    return (page.messages[-1].seq if page.messages else 0), page
+
+
+async def scheduled_pending(*, room: str, author: str) -> list[scheduling.ScheduledMessage]:
+    """The author's scheduled messages in the room that are not delivered yet, earliest first."""
+    return await scheduler.pending(room=room, author=author)
+
+
+async def presence_now(*, room: str, name: str) -> Presence:
+    """The `presence` snapshot of the room for `name`: who is present, each once (in a big
+    room only CHAT_PRESENCE_LIST_MAX of them, `name` among them), and how many."""
+    found = await presence.members(room, limit=settings.CHAT_PRESENCE_LIST_MAX, include=name)
+    return Presence(members=found.names, count=found.count, version=found.version)

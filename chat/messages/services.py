@@ -1,0 +1,361 @@
+"""State changes. Each stores first, then broadcasts through chat.events."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from pymongo.errors import PyMongoError
+from redis.exceptions import RedisError
+
+from chat.broadcast import events, recovery
+from chat.errors import ServiceError
+from chat.messages import historytail, sequencing, store, writebatch
+from chat.ops import metrics
+from chat.presence import store as presence
+from chat.protocol import MessageOut, PresenceJoin, PresenceLeave, is_unicode
+from chat.scheduled import rules as scheduling
+from chat.scheduled import store as scheduler
+
+log = logging.getLogger(__name__)
+
+# A seq already taken means the counter fell behind the store (Redis lost it); a few
+# re-seeds always catch up, more would mean something else is wrong.
+_MAX_SEQ_ATTEMPTS = 5
+
+
+def _now() -> datetime:
+    # MongoDB keeps milliseconds; truncate so live and replayed messages carry the same ts.
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+@dataclass(frozen=True)
+class _Draft:
+    """A message waiting for its group's seqs and insert."""
+
+    author: str
+    text: str
+    client_id: str | None
+    account: str | None
+
+
+async def message_create(
+    *,
+    room: str,
+    author: str,
+    text: str,
+    client_id: str | None = None,
+    account: str | None = None,
+) -> MessageOut:
+    """Store a message with the room's next seq, then fan it out; return it for the ack.
+
+    Concurrent messages of a room are stored and broadcast together (see _store_group);
+    this returns once this one is stored. A resend of a stored `client_id` stores nothing
+    and returns the original message, broadcast again in case its first broadcast was lost
+    (receivers drop it by seq).
+    """
+    if not all(is_unicode(field) for field in (text, author, client_id or "")):
+        # Checked before the group: one unstorable message must not fail the others in it.
+        raise ServiceError("invalid_field", "text, author and client_id must be valid Unicode")
+    try:
+        return await asyncio.wait_for(
+            _message_groups.submit(
+                room, _Draft(author=author, text=text, client_id=client_id, account=account)
+            ),
+            timeout=settings.CHAT_STORE_TIMEOUT_S,
+        )
+    except (TimeoutError, PyMongoError, RedisError) as exc:
+        log.warning("message not stored in room %s: %s", room, type(exc).__name__)
+        raise ServiceError("not_stored", "the message could not be stored; try again") from None
+
+
+async def _store_group(room: str, drafts: list[_Draft]) -> list[MessageOut | Exception]:
+    """Store messages that arrived together, within the store timeout.
+
+    Bounded like each sender's wait: a store that hangs must not hold the room's next group.
+    A group that times out goes on in the background for a while: whatever it stores is
+    still broadcast, so the room's newest messages reach its members (the senders were told
+    not_stored, and their resends find these by client_id).
+    """
+    timeout = settings.CHAT_STORE_TIMEOUT_S
+    storing = asyncio.ensure_future(
+        asyncio.wait_for(_store_drafts(room, drafts), timeout * _LATE_STORE_FACTOR)
+    )
+    try:
+        return await asyncio.wait_for(asyncio.shield(storing), timeout)
+    except TimeoutError:
+        _late_groups.add(storing)
+        storing.add_done_callback(partial(_broadcast_late, room))
+        raise
+
+
+# How much longer than the store timeout a timed-out group may still store and broadcast.
+_LATE_STORE_FACTOR = 6
+# Timed-out groups still storing (held so they are not collected before they finish).
+_late_groups: set[asyncio.Future[Any]] = set()
+
+
+def _broadcast_late(room: str, storing: asyncio.Future[list[MessageOut | Exception]]) -> None:
+    """A timed-out group finished: broadcast what it stored."""
+    _late_groups.discard(storing)
+    if storing.cancelled() or storing.exception() is not None:
+        log.warning("a timed-out group of room %s stored nothing: %r", room, storing)
+        return
+    results = storing.result()
+    log.info("a timed-out group of room %s finished; broadcasting what it stored", room)
+    late = asyncio.ensure_future(_broadcast_group(room, results))
+    _late_groups.add(late)
+    late.add_done_callback(_late_groups.discard)
+
+
+async def _store_drafts(room: str, drafts: list[_Draft]) -> list[MessageOut | Exception]:
+    """One seq block and one unordered insert for messages that arrived together.
+
+    Each message's duplicates are handled as a lone insert's would be: a stored client_id
+    yields the original, a taken seq is retried alone with the re-seeded counter.
+    """
+    first = await sequencing.next_seqs(room, len(drafts))
+    now = _now()
+    messages = [
+        MessageOut(
+            id=store.message_id(room, d.client_id),
+            seq=first + i,
+            room=room,
+            author=d.author,
+            account=d.account,
+            text=d.text,
+            ts=now,
+        )
+        for i, d in enumerate(drafts)
+    ]
+    outcomes = await store.insert_messages(
+        [(message, draft.client_id) for message, draft in zip(messages, drafts, strict=True)]
+    )
+    results: list[MessageOut | Exception] = []
+    for draft, message, outcome in zip(drafts, messages, outcomes, strict=True):
+        if outcome is None:
+            metrics.MESSAGES_STORED.inc()
+            results.append(message)
+        elif isinstance(outcome, store.DuplicateClientId):
+            results.append(outcome.original)
+        elif isinstance(outcome, store.DuplicateSeq):
+            results.append(await _store_alone(room, draft))
+        else:
+            results.append(outcome)
+    return results
+
+
+async def _broadcast_group(room: str, results: Sequence[MessageOut | BaseException]) -> None:
+    """Publish what a group stored, in seq order, once the senders have their outcomes.
+
+    After them, so each sender's ack tends to precede its own broadcast, as before grouping.
+    """
+    stored = {r.seq: r for r in results if isinstance(r, MessageOut)}
+    if stored:
+        await _broadcast([stored[seq] for seq in sorted(stored)])
+
+
+async def _store_alone(room: str, draft: _Draft) -> MessageOut | Exception:
+    """Retry one message of a group whose seq was taken (the counter fell behind the store)."""
+    try:
+        return await _store_with_next_seq(
+            room=room,
+            author=draft.author,
+            text=draft.text,
+            client_id=draft.client_id,
+            seq=await sequencing.reseed_and_next(room),
+            account=draft.account,
+        )
+    except (ServiceError, PyMongoError, RedisError) as exc:
+        return exc
+
+
+_message_groups: writebatch.WriteGroups[str, _Draft, MessageOut] = writebatch.WriteGroups(
+    _store_group, then=_broadcast_group
+)
+
+
+async def _broadcast(messages: list[MessageOut]) -> None:
+    """Publish stored messages; one retry covers a pooled connection Redis closed meanwhile.
+
+    First into the room's history tail, so a join that subscribed after this publish finds
+    them there; one missing from the tail only makes joins read the store.
+    """
+    try:
+        await historytail.add_messages(messages)
+    except RedisError as exc:
+        log.info("history tail of room %s not extended: %s", messages[0].room, exc)
+    for attempt in (1, 2):
+        try:
+            await events.notify_messages(messages)
+            return
+        except RedisError as exc:
+            if attempt == 2:
+                # Stored is what counts: members are caught up once Redis answers again.
+                recovery.note_broadcast_failed()
+                log.warning(
+                    "%d messages stored but not broadcast (up to seq %d): %s",
+                    len(messages),
+                    messages[-1].seq,
+                    exc,
+                )
+
+
+async def typing_announce(*, room: str, name: str, sender: str) -> None:
+    """Tell the room `name` is typing. Best effort: nothing is stored, a lost one is harmless."""
+    try:
+        await events.notify_typing(room=room, name=name, sender=sender)
+    except RedisError as exc:
+        log.info("typing in room %s not relayed: %s", room, exc)
+
+
+async def presence_join(*, room: str, name: str, conn: str) -> None:
+    """Mark the connection present and keep it so; announce the name if it is new in the room.
+
+    Best effort like typing: without Redis the chat goes on and presence catches up on the
+    next heartbeat.
+    """
+    presence.track(room=room, name=name, conn=conn, on_beat=presence_beat)
+    try:
+        if version := await presence.add(room=room, name=name, conn=conn):
+            event = PresenceJoin(name=name, version=version)
+            events.notify_presence(room=room, event=event, sender=conn)
+    except RedisError as exc:
+        log.info("presence join in room %s not recorded: %s", room, exc)
+
+
+async def presence_leave(*, room: str, name: str, conn: str) -> None:
+    """Drop the connection; announce the name's leave when it was its last connection."""
+    presence.untrack(room=room, conn=conn)
+    try:
+        if version := await presence.remove(room=room, name=name, conn=conn):
+            events.notify_presence(room=room, event=PresenceLeave(name=name, version=version))
+    except RedisError as exc:
+        log.info("presence leave in room %s not recorded (expires instead): %s", room, exc)
+
+
+async def presence_beat(room: str, beat: presence.Beat) -> None:
+    """Announce what a heartbeat found: names back after expiring, names whose worker died."""
+    for name in beat.back:
+        events.notify_presence(room=room, event=PresenceJoin(name=name, version=beat.version))
+    for name in beat.gone:
+        events.notify_presence(room=room, event=PresenceLeave(name=name, version=beat.version))
+
+
+async def _store_with_next_seq(
+    *,
+    room: str,
+    author: str,
+    text: str,
+    client_id: str | None,
+    seq: int | None = None,
+    account: str | None = None,
+) -> MessageOut:
+    # A scheduled message brings the seq its claim allocated; a live one takes the next.
+    if seq is None:
+        seq = await sequencing.next_seq(room)
+    for _ in range(_MAX_SEQ_ATTEMPTS):
+        message = MessageOut(
+            id=store.message_id(room, client_id),
+            seq=seq,
+            room=room,
+            author=author,
+            account=account,
+            text=text,
+            ts=_now(),
+        )
+        try:
+            await store.insert_message(message, client_id=client_id)
+            metrics.MESSAGES_STORED.inc()
+            return message
+        except store.DuplicateClientId as duplicate:
+            # The seq taken for this attempt stays unused: seqs may skip, never repeat.
+            return duplicate.original
+        except store.DuplicateSeq:
+            seq = await sequencing.reseed_and_next(room)
+    raise ServiceError("not_stored", "no free sequence number; try again")
+
+
+async def scheduled_message_create(
+    *,
+    room: str,
+    author: str,
+    text: str,
+    deliver_at: str | int,
+    client_id: str | None = None,
+    account: str | None = None,
+) -> scheduling.ScheduledMessage:
+    """Schedule `text` for `deliver_at` (a past time or "now": at once).
+
+    A resend with the same `client_id` in the room schedules nothing new and returns the
+    first one.
+    """
+    try:
+        due = scheduling.resolve_deliver_at(deliver_at, now_ms=scheduling.to_ms(_now()))
+    except scheduling.ScheduleError as exc:
+        raise ServiceError(exc.code, f"deliver_at: {exc.message}") from None
+    try:
+        # Redis raises a due time it sees as past to its own clock, so schedulers agree.
+        return await asyncio.wait_for(
+            scheduler.schedule(
+                room=room,
+                author=author,
+                text=text,
+                due_ms=due,
+                client_id=client_id,
+                account=account,
+            ),
+            timeout=settings.CHAT_STORE_TIMEOUT_S,
+        )
+    except (TimeoutError, RedisError) as exc:
+        log.warning("message not scheduled in room %s: %s", room, type(exc).__name__)
+        raise ServiceError(
+            "not_scheduled", "the message could not be scheduled; try again"
+        ) from None
+
+
+async def scheduled_message_cancel(*, room: str, author: str, scheduled_id: str) -> None:
+    """Cancel the author's pending scheduled message; too late once it is being delivered."""
+    try:
+        outcome = await scheduler.cancel(scheduled_id=scheduled_id, room=room, author=author)
+    except scheduling.ScheduleError as exc:
+        raise ServiceError(exc.code, exc.message) from None
+    except RedisError:
+        raise ServiceError("unavailable", "scheduled messages are unavailable; try again") from None
+    if outcome == "not_found":
+        raise ServiceError("not_found", f"no pending scheduled message {scheduled_id} of yours")
+    if outcome == "too_late":
+        raise ServiceError("too_late", "that message is being delivered or was delivered")
+
+
+async def scheduled_message_deliver(*, claim: scheduler.Claim) -> MessageOut:
+    """Store a claimed scheduled message under its claimed seq, fan it out, mark it delivered.
+
+    Stored under client_id `sched:<id>`: a second delivery of the same id (its first
+    claimer died after storing) stores nothing and returns the first copy.
+    """
+    try:
+        message = await asyncio.wait_for(
+            _store_with_next_seq(
+                room=claim.room,
+                author=claim.author,
+                text=claim.text,
+                client_id=scheduling.store_client_id(claim.id),
+                seq=claim.seq,
+                account=claim.account,
+            ),
+            timeout=settings.CHAT_STORE_TIMEOUT_S,
+        )
+    except (TimeoutError, PyMongoError, RedisError) as exc:
+        log.warning("scheduled message %s not stored: %s", claim.id, type(exc).__name__)
+        raise ServiceError("not_stored", "the scheduled message could not be stored") from None
+    await _broadcast([message])
+    await scheduler.finish(claim.id, message_id=message.id)
+    return message

@@ -1,0 +1,114 @@
+"""The ASGI application: HTTP to Django; a WebSocket checked, signed in and routed in one frame.
+
+Channels' stack for this (ProtocolTypeRouter, an origin guard, Cookie-, Session- and
+AuthMiddleware, URLRouter, `as_asgi`) keeps seven coroutine frames for the life of every
+socket, six copies of the scope, the handshake's headers and the session objects: about
+6 KB per idle WebSocket (docs/performance.md, change 8). Here the handshake is decided
+first (origin, route, the session's user) and the consumer then runs alone, with a scope of
+what it reads: no headers, cookies or session.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
+from typing import Any
+
+from channels.auth import get_user
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from django.http.cookie import parse_cookie
+from django.urls import URLPattern
+from django.utils.module_loading import import_string
+
+from chat.server.origin import scope_allowed
+
+log = logging.getLogger(__name__)
+
+ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+
+# What a consumer keeps of daphne's scope (the rest is the handshake's).
+_CONSUMER_SCOPE_KEYS = ("type", "asgi", "path", "query_string", "client", "server", "subprotocols")
+
+
+class ChatApplication:
+    """Route by scope type: `http` to Django, `websocket` to the URL patterns' consumers."""
+
+    def __init__(self, http: ASGIApp, websocket_routes: Sequence[URLPattern]) -> None:
+        self.http = http
+        self.websocket_routes = websocket_routes
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            return await self.http(scope, receive, send)
+        if scope["type"] != "websocket":
+            raise ValueError(f"No application configured for scope type {scope['type']!r}")
+        connection = await self.websocket(scope, receive, send)
+        # This frame lasts as long as the socket: it must not keep the handshake's scope.
+        del scope
+        return await connection
+
+    async def websocket(self, scope: dict[str, Any], receive: Any, send: Any) -> Awaitable[None]:
+        """The coroutine that serves this WebSocket: its consumer, or a refusal (403)."""
+        if not scope_allowed(scope):
+            return refuse(receive, send)
+        route = self.route(scope["path"])
+        if route is None:
+            log.info("no WebSocket route for %r", scope["path"])
+            return refuse(receive, send)
+        make_consumer, kwargs = route
+        user = await session_user(scope)
+        return make_consumer()(consumer_scope(scope, kwargs, user), receive, send)
+
+    def route(self, path: str) -> tuple[Callable[[], Any], dict[str, Any]] | None:
+        """A new consumer's maker and the URL's keyword arguments, as URLRouter matches them.
+
+        The patterns' callbacks are `Consumer.as_asgi()`; their consumers are made here, so
+        that the coroutine of `as_asgi` does not stay between this frame and the consumer.
+        """
+        for pattern in self.websocket_routes:
+            match = pattern.pattern.match(path.lstrip("/"))
+            if match:
+                _rest, _args, kwargs = match
+                app = pattern.callback
+                make = partial(app.consumer_class, **app.consumer_initkwargs)
+                return make, {**kwargs, **pattern.default_args}
+        return None
+
+
+async def refuse(receive: Any, send: Any) -> None:
+    """Deny the handshake (HTTP 403), as Channels' WebsocketDenier does, without a channel.
+
+    The denier is a consumer: it would take a channel of the layer (a Redis subscription)
+    just to say no, and fail to say it while Redis is down.
+    """
+    await receive()  # websocket.connect
+    await send({"type": "websocket.close"})
+
+
+def consumer_scope(scope: dict[str, Any], kwargs: dict[str, Any], user: Any) -> dict[str, Any]:
+    """The scope a consumer runs with: daphne's without the handshake, plus route and user."""
+    kept = {key: scope[key] for key in _CONSUMER_SCOPE_KEYS if key in scope}
+    return {**kept, "url_route": {"args": (), "kwargs": kwargs}, "user": user}
+
+
+async def session_user(scope: dict[str, Any]) -> Any:
+    """The user signed in by the session cookie, as Channels' AuthMiddleware finds it.
+
+    Channels' get_user checks the session's backend and its password hash (a session from
+    before a password change is flushed); no cookie is a guest without a database query.
+    """
+    cookies = _cookies(scope)
+    session_key = cookies.get(settings.SESSION_COOKIE_NAME)
+    if not session_key:
+        return AnonymousUser()
+    session = import_string(settings.SESSION_ENGINE + ".SessionStore")(session_key)
+    return await get_user({"session": session})
+
+
+def _cookies(scope: dict[str, Any]) -> dict[str, str]:
+    for name, value in scope.get("headers", ()):
+        if name == b"cookie":
+            return parse_cookie(value.decode("latin-1"))
+    return {}
