@@ -40,7 +40,7 @@ django.setup()
 
 from channels.layers import get_channel_layer  # noqa: E402
 
-from chat.bench import percentile  # noqa: E402
+from bench.chatbench import percentile  # noqa: E402
 from chat.infra.clients import close_all, mongo_db  # noqa: E402
 from chat.messages import store  # noqa: E402
 from chat.protocol import group_name  # noqa: E402

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from chat.bench import parse_metrics
+from bench.chatbench import parse_metrics
 from tests.chatserver import ChatServer, Client, run_chat_server
 from tests.conftest import require_services
 

@@ -7,7 +7,7 @@ import time
 import urllib.request
 from typing import Any
 
-from chat.bench import parse_metrics
+from bench.chatbench import parse_metrics
 from tests.chatserver import ChatServer, clients_on_both_workers, run_chat_server
 from tests.conftest import require_services
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from chat.bench import percentile
+from bench.chatbench import percentile
 from tests.chatserver import Client, run_chat_server
 from tests.conftest import require_services
 

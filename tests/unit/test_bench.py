@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from chat.bench import (
+from bench.chatbench import (
     BenchConfig,
     Tally,
     events_of,

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from chat.bench import BenchConfig, format_report, run_bench
+from bench.chatbench import BenchConfig, format_report, run_bench
 from chat.management.argtypes import positive_int
 
 

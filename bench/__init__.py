@@ -1,0 +1,1 @@
+"""Load generators that measure a running chatsite; outside the app, which never imports them."""
