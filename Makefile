@@ -7,7 +7,7 @@ FERRETDB := var/bin/ferretdb
 export PATH := $(PATH):/usr/local/go/bin
 export DJANGO_SETTINGS_MODULE := chatsite.settings
 
-.PHONY: run test lint format deps test-deps clean
+.PHONY: run test screenshots lint format deps test-deps clean
 
 # make run serves as in production (DEBUG off: no tracebacks; hashed, compressed static files)
 # with a key of its own, made on the first run and kept in var/secret_key, over plain HTTP
@@ -26,6 +26,13 @@ test: test-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python tools/localstack.py --private -- $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The README's pictures: the browser tests that take them, writing into var/screenshots
+# (a plain `make test` writes them into the ignored var/test-screenshots instead).
+screenshots: test-deps
+	CHAT_SCREENSHOTS_DIR=$(CURDIR)/var/screenshots $(BIN)/python tools/localstack.py --private -- \
+		$(BIN)/python -m pytest -q tests/e2e/test_rooms_browser.py tests/e2e/test_accounts_browser.py \
+		tests/e2e/test_exports_browser.py tests/e2e/test_scheduled_browser.py
 
 lint:
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import (
@@ -15,7 +17,12 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
+from tests.chatserver import ROOT
+
 CHROMIUM = "/usr/bin/chromium"
+# Where browser tests write their screenshots: an ignored folder, so a test run leaves the
+# tracked tree alone; `make screenshots` points it at the README's var/screenshots on purpose.
+SCREENSHOTS = Path(os.environ.get("CHAT_SCREENSHOTS_DIR") or ROOT / "var" / "test-screenshots")
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

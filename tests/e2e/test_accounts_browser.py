@@ -7,13 +7,12 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.chatserver import ROOT, ChatServer, run_chat_server
+from tests.chatserver import ChatServer, run_chat_server
 from tests.conftest import require_services
-from tests.e2e.browser import PageOpener, join, wait_online
+from tests.e2e.browser import SCREENSHOTS, PageOpener, join, wait_online
 
 pytestmark = pytest.mark.services
 
-SCREENSHOTS = ROOT / "var" / "screenshots"
 MESSAGES = "#messages li.message:not(.pending)"
 PASSWORD = "correct horse battery staple"
 

@@ -15,13 +15,12 @@ import pytest
 import requests
 from playwright.sync_api import Page, expect
 
-from tests.chatserver import ROOT, ChatServer, run_chat_server
+from tests.chatserver import ChatServer, run_chat_server
 from tests.conftest import require_services
-from tests.e2e.browser import PHONE, PageOpener, join
+from tests.e2e.browser import PHONE, SCREENSHOTS, PageOpener, join
 
 pytestmark = pytest.mark.services
 
-SCREENSHOTS = ROOT / "var" / "screenshots"
 WAIT_MS = 20_000
 # Records every state the export bar passes through, however briefly it shows.
 WATCH_STATES = """() => {

@@ -20,14 +20,13 @@ from websockets.sync.client import connect
 from chat.infra.clients import close_all
 from chat.messages import sequencing, store
 from chat.protocol import MessageOut
-from tests.chatserver import ROOT, ChatServer, run_chat_server
+from tests.chatserver import ChatServer, run_chat_server
 from tests.conftest import require_services
 from tests.e2e.a11y import axe_violations, serious
-from tests.e2e.browser import PHONE, PageOpener, join
+from tests.e2e.browser import PHONE, SCREENSHOTS, PageOpener, join
 
 pytestmark = pytest.mark.services
 
-SCREENSHOTS = ROOT / "var" / "screenshots"
 MESSAGES = "#messages li.message:not(.pending)"
 ROOM = "design-review"
 ARCHIVE = "incidents"
@@ -111,7 +110,7 @@ def online(page: Page) -> list[str]:
 def test_screenshots_of_a_room_with_history_presence_and_typing(
     open_page: PageOpener, chat_server: ChatServer
 ) -> None:
-    """Write var/screenshots/room.png (1280x800) and room-mobile.png (390x844) to look at."""
+    """Write room.png (1280x800) and room-mobile.png (390x844) to look at."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     alice = open_page(f"/r/{ROOM}/")
     join(alice, "Alice")

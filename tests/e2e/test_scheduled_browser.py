@@ -8,13 +8,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.chatserver import ROOT, ChatServer, run_chat_server
+from tests.chatserver import ChatServer, run_chat_server
 from tests.conftest import require_services
-from tests.e2e.browser import PHONE, PageOpener, join, message_texts
+from tests.e2e.browser import PHONE, SCREENSHOTS, PageOpener, join, message_texts
 
 pytestmark = pytest.mark.services
 
-SCREENSHOTS = ROOT / "var" / "screenshots"
 MESSAGES = "#messages li.message:not(.pending)"
 
 
@@ -112,7 +111,7 @@ def test_send_later_needs_text_and_a_time_within_a_year(open_page: PageOpener, r
 
 
 def test_screenshots_of_send_later(open_page: PageOpener, room: str) -> None:
-    """Write var/screenshots/scheduled.png (dialog) and scheduled-list.png (pending list)."""
+    """Write scheduled.png (dialog) and scheduled-list.png (pending list)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     alice = open_page(f"/r/{room}/")
     join(alice, "Alice")
