@@ -211,12 +211,18 @@ def test_messages_due_while_everything_was_down_are_delivered_once_on_start_in_o
     stack.start_chat()
     newer = stack.schedule(room, "newer", "now")["id"]
     wait_until(lambda: len(stack.delivered(room)) >= 6, "the overdue messages")
-    time.sleep(1.0)  # a duplicate, if there were one, would land now
+    # The marker, due after all of them: delivered in due order, it lands after any duplicate.
+    marker = stack.schedule(room, "marker", "now")["id"]
+    marked = scheduling.store_client_id(marker)
+    wait_until(lambda: marked in [m["client_id"] for m in stack.delivered(room)], "the marker")
     delivered = stack.delivered(room)
     assert [m["client_id"] for m in delivered] == [
-        scheduling.store_client_id(i) for i in [*ids, newer]
+        scheduling.store_client_id(i) for i in [*ids, newer, marker]
     ]
-    assert [m["text"] for m in delivered] == [f"overdue {n}" for n in range(5)] + ["newer"]
+    assert [m["text"] for m in delivered] == [f"overdue {n}" for n in range(5)] + [
+        "newer",
+        "marker",
+    ]
     for message in delivered:
         assert scheduling.to_ms(message["ts"]) - restarted < 15_000, "not delivered on start"
     with stack.redis_client() as r:
