@@ -22,6 +22,7 @@ from chat.protocol import (
     group_name,
     owner_group,
 )
+from chat.protocol.layer import ChatMessage, ChatPresence, ChatTyping, JobNotice
 
 
 @metrics.redis_op("publish")
@@ -30,23 +31,23 @@ async def notify_messages(messages: Sequence[MessageOut]) -> None:
 
     Messages stored together travel together, so each member can forward them as one frame.
     """
-    await get_channel_layer().group_send(
-        group_name(messages[0].room),
-        {
-            "type": "chat.message",
-            "texts": [message.encode() for message in messages],
-            "seq": max(message.seq for message in messages),
-            "published_at": time.time(),
-        },
-    )
+    message: ChatMessage = {
+        "type": "chat.message",
+        "texts": [message.encode() for message in messages],
+        "seq": max(message.seq for message in messages),
+        "published_at": time.time(),
+    }
+    await get_channel_layer().group_send(group_name(messages[0].room), message)
 
 
 async def notify_typing(*, room: str, name: str, sender: str) -> None:
     """Tell the room's other members that `name` is typing; `sender` does not get it back."""
-    await get_channel_layer().group_send(
-        group_name(room),
-        {"type": "chat.typing", "text": Typing(name=name).encode(), "sender": sender},
-    )
+    typing: ChatTyping = {
+        "type": "chat.typing",
+        "text": Typing(name=name).encode(),
+        "sender": sender,
+    }
+    await get_channel_layer().group_send(group_name(room), typing)
 
 
 # Presence changes go out in groups per room: a join storm (everyone reconnecting after a
@@ -91,9 +92,8 @@ async def _publish_presence(room: str, changes: list[PresenceChange]) -> None:
         texts = [("", snapshot.encode())]
     else:
         texts = presence_events(changes, present=present, list_max=list_max)
-    await get_channel_layer().group_send(
-        group_name(room), {"type": "chat.presence", "events": [list(t) for t in texts]}
-    )
+    changed: ChatPresence = {"type": "chat.presence", "events": [list(t) for t in texts]}
+    await get_channel_layer().group_send(group_name(room), changed)
 
 
 presence_changes: Coalescer[str, PresenceChange] = Coalescer(
@@ -109,6 +109,5 @@ def notify_presence(*, room: str, event: PresenceJoin | PresenceLeave, sender: s
 
 async def notify_job(*, owner: str, event: JobEvent) -> None:
     """Tell every open socket of the job's owner that it finished."""
-    await get_channel_layer().group_send(
-        owner_group(owner), {"type": "job.notice", "text": event.encode()}
-    )
+    notice: JobNotice = {"type": "job.notice", "text": event.encode()}
+    await get_channel_layer().group_send(owner_group(owner), notice)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -87,3 +88,33 @@ class TokenBucket:
 def bucket_from_settings(rate: float, burst: int) -> TokenBucket | None:
     """The bucket a new connection gets; None when the limit is switched off (rate 0)."""
     return TokenBucket(rate=rate, burst=burst) if rate > 0 else None
+
+
+class BucketTable:
+    """Token buckets by key, each made on its first use; past `size` keys the least recently
+    used is forgotten (a forgotten key starts again with a full bucket)."""
+
+    def __init__(self, make: Callable[[], TokenBucket | None], *, size: int = 10_000) -> None:
+        self._make = make
+        self._size = size
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+
+    def get(self, key: str) -> TokenBucket | None:
+        """The key's bucket; None when `make` says the limit is off."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._make()
+            if bucket is None:
+                return None
+            self._buckets[key] = bucket
+            while len(self._buckets) > self._size:
+                self._buckets.popitem(last=False)
+        self._buckets.move_to_end(key)
+        return bucket
+
+    def keys(self) -> list[str]:
+        """The keys held, least recently used first."""
+        return list(self._buckets)
+
+    def clear(self) -> None:
+        self._buckets.clear()

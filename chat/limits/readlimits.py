@@ -9,13 +9,14 @@ address may read N times as fast, still bounded.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Literal
 
 from django.conf import settings
 
-from chat.limits.ratelimit import TokenBucket, bucket_from_settings
+from chat.errors import RateLimited
+from chat.limits.ratelimit import BucketTable, TokenBucket, bucket_from_settings
 
 Read = Literal["history", "search"]
 # Addresses whose buckets this process keeps; the least recently used goes first.
@@ -38,29 +39,27 @@ class ConnectionReads:
 
     buckets: dict[Read, TokenBucket | None] = field(default_factory=dict)
 
-    def refused(self, read: Read, address: str) -> int | None:
-        """None when the read may go ahead; else how long to wait, in milliseconds."""
+    def check(self, read: Read, address: str) -> None:
+        """Count the read; raise RateLimited when the connection (or, for a search, its
+        address) asks too fast."""
         if read not in self.buckets:
             self.buckets[read] = _bucket(read)
-        bucket = self.buckets[read]
-        if bucket is not None and not bucket.take():
-            return bucket.retry_after_ms()
-        return address_refused(read, address) if read == "search" else None
+        _spend(self.buckets[read])
+        if read == "search":
+            check_address(read, address)
 
 
-_addresses: OrderedDict[tuple[Read, str], TokenBucket] = OrderedDict()
+_addresses: dict[Read, BucketTable] = {
+    read: BucketTable(partial(_bucket, read, per_address=True), size=MAX_ADDRESSES)
+    for read in ("history", "search")
+}
 
 
-def address_refused(read: Read, address: str) -> int | None:
-    """The address's bucket for this kind of read: None, or how long to wait (milliseconds)."""
-    key = (read, address)
-    bucket = _addresses.get(key)
-    if bucket is None:
-        bucket = _bucket(read, per_address=True)
-        if bucket is None:
-            return None
-        _addresses[key] = bucket
-        while len(_addresses) > MAX_ADDRESSES:
-            _addresses.popitem(last=False)
-    _addresses.move_to_end(key)
-    return None if bucket.take() else bucket.retry_after_ms()
+def check_address(read: Read, address: str) -> None:
+    """Count the read against the address; raise RateLimited past its limit."""
+    _spend(_addresses[read].get(address))
+
+
+def _spend(bucket: TokenBucket | None) -> None:
+    if bucket is not None and not bucket.take():
+        raise RateLimited(RATE_LIMITED_READS, retry_after_ms=bucket.retry_after_ms())

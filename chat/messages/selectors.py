@@ -17,6 +17,7 @@ from chat.protocol import (
     HISTORY_PAGE,
     SEARCH_PAGE,
     History,
+    HistoryIn,
     MessageOut,
     Presence,
     SearchResults,
@@ -65,6 +66,15 @@ async def newest_page(room: str, *, limit: int = HISTORY_PAGE) -> store.Page:
     with contextlib.suppress(RedisError):  # the next join reads the store again
         await historytail.add(room, entries, expected=expected)
     return store.Page(page.messages[-limit:], page.has_more or len(page.messages) > limit)
+
+
+async def history_for(*, room: str, request: HistoryIn) -> History:
+    """The page a `history` request asks for: after, around or before a seq (or the newest)."""
+    if request.after_seq is not None:
+        return await history_after(room=room, after_seq=request.after_seq, limit=request.limit)
+    if request.around_seq is not None:
+        return await history_around(room=room, around_seq=request.around_seq, limit=request.limit)
+    return await history_page(room=room, before_seq=request.before_seq, limit=request.limit)
 
 
 async def history_after(*, room: str, after_seq: int, limit: int = HISTORY_PAGE) -> History:

@@ -322,8 +322,26 @@ async def test_searches_past_the_address_limit_get_429_with_retry_after(
     settings.CHAT_SEARCH_RATE_PER_S = 1
     settings.CHAT_SEARCH_BURST = 1
     settings.CHAT_READ_ADDRESS_FACTOR = 2
-    readlimits._addresses.clear()
+    for table in readlimits._addresses.values():
+        table.clear()
     answers = [await client.get(f"/api/rooms/{room}/search?q=x") for _ in range(3)]
     assert [a.status_code for a in answers] == [200, 200, 429]
     assert answers[2].json()["code"] == "rate_limited"
     assert int(answers[2]["Retry-After"]) >= 1
+
+
+async def test_posting_past_the_senders_rate_gets_429_with_retry_after_as_on_the_websocket(
+    client: AsyncClient, room: str, settings: Any
+) -> None:
+    """The same limit as a socket's messages (chat.limits.senders): one rule for every write."""
+    settings.CHAT_RATE_PER_S = 1
+    settings.CHAT_RATE_BURST = 2
+    answers = [
+        await post(client, room, {"text": f"m{i}", "author": "flood", "client_id": f"f{i}"})
+        for i in range(3)
+    ]
+    assert [a.status_code for a in answers] == [201, 201, 429]
+    assert answers[2].json()["code"] == "rate_limited"
+    assert int(answers[2]["Retry-After"]) >= 1
+    other = await post(client, room, {"text": "hi", "author": "calm", "client_id": "c"})
+    assert other.status_code == 201, "another sender has a bucket of its own"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chat.limits.ratelimit import MAX_RESERVATIONS, TokenBucket, bucket_from_settings
+from chat.limits.ratelimit import MAX_RESERVATIONS, BucketTable, TokenBucket, bucket_from_settings
 
 
 class FakeClock:
@@ -117,3 +117,18 @@ def test_a_flood_reserves_at_most_max_reservations_tokens() -> None:
     assert not any(refused) and len(bucket.reserved) == MAX_RESERVATIONS
     clock.now += (MAX_RESERVATIONS + 1) / 8
     assert bucket.take("later")
+
+
+def test_a_bucket_table_makes_a_bucket_per_key_and_forgets_the_least_recent_first() -> None:
+    table = BucketTable(lambda: TokenBucket(rate=1, burst=1), size=3)
+    first = table.get("a")
+    assert first is not None and table.get("a") is first
+    for key in ("b", "c", "a", "d"):
+        table.get(key)
+    assert table.keys() == ["c", "a", "d"]
+    assert table.get("a") is first
+
+
+def test_a_bucket_table_holds_nothing_while_its_limit_is_off() -> None:
+    table = BucketTable(lambda: None)
+    assert table.get("a") is None and table.keys() == []

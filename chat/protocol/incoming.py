@@ -1,12 +1,10 @@
-"""Every wire event as a typed model: parse incoming frames, build outgoing ones. Pure."""
+"""Incoming frames as typed models (pydantic, extra fields refused), parsed with stable
+error codes; the room, name and cursor of a connection URL. Pure."""
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 import unicodedata
-from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -23,45 +21,21 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from chat.protocol.base import (
+    _MAX_SEQ_DIGITS,
+    _ROOM_RE,
+    HISTORY_MAX_PAGE,
+    HISTORY_PAGE,
+    MAX_FRAME_BYTES,
+    MAX_NAME,
+    MAX_QUERY,
+    MAX_SEQ,
+    MAX_TEXT,
+    SEARCH_MAX_PAGE,
+    SEARCH_PAGE,
+    ProtocolError,
+)
 from chat.scheduled import rules as scheduling
-
-MAX_FRAME_BYTES = 64 * 1024
-MAX_TEXT = 4000
-MAX_NAME = 32
-HISTORY_PAGE = 50
-HISTORY_MAX_PAGE = 200
-SEARCH_PAGE = 20
-SEARCH_MAX_PAGE = 50
-MAX_QUERY = 200
-# The highest seq (or other integer) the protocol takes: what a JavaScript number holds
-# exactly, far below what MongoDB's 64-bit integers overflow at.
-MAX_SEQ = 2**53
-# Digits of the largest integer a URL's after_seq may have (MAX_SEQ has 16).
-_MAX_SEQ_DIGITS = len(str(MAX_SEQ))
-
-# Close codes sent after an `error` event when a connection cannot be served.
-CLOSE_BAD_REQUEST = 4400
-CLOSE_GOING_AWAY = 1001
-CLOSE_TRY_AGAIN = 1013
-# A server fault the connection cannot go on from (logged; the client reconnects).
-CLOSE_INTERNAL_ERROR = 1011
-# Refused by a per-address connection limit, or by a worker at its connection limit.
-CLOSE_LIMITED = 4429
-CLOSE_SERVER_FULL = 4503
-
-_ROOM_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-
-
-class ProtocolError(Exception):
-    """A frame the client sent that the server cannot act on; becomes an `error` event."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-# ---- incoming ---------------------------------------------------------------------------
 
 
 class _ClientEvent(BaseModel):
@@ -304,196 +278,3 @@ def validate_room(raw: str | None) -> str:
             "room names are 1-64 letters, digits, '-' or '_', starting with a letter or digit",
         )
     return room
-
-
-# ---- outgoing ---------------------------------------------------------------------------
-
-
-class ServerEvent(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    def encode(self) -> str:
-        """Serialise once; recipients forward this text as it is."""
-        return self.model_dump_json()
-
-
-class MessageOut(ServerEvent):
-    """A stored chat message, as broadcast and as replayed in history."""
-
-    type: Literal["message"] = "message"
-    id: str
-    seq: int
-    room: str
-    author: str
-    # The author's account when they were signed in; None: a guest (or stored before accounts).
-    account: str | None = None
-    text: str
-    ts: datetime
-
-
-class Welcome(ServerEvent):
-    """First event on a connection: who and where the client is."""
-
-    type: Literal["welcome"] = "welcome"
-    room: str
-    name: str
-    account: str | None = None
-    worker: str
-    last_seq: int
-
-
-class History(ServerEvent):
-    """A page of messages in ascending `seq` order and the cursor it answers.
-
-    `has_more`: more exist in the page's direction (newer for `after_seq`, older otherwise);
-    an `around_seq` page also says whether newer ones exist (`has_newer`).
-    """
-
-    type: Literal["history"] = "history"
-    messages: list[MessageOut]
-    has_more: bool
-    before_seq: int | None = None
-    after_seq: int | None = None
-    around_seq: int | None = None
-    has_newer: bool | None = None
-
-
-class SearchResults(ServerEvent):
-    """Messages containing `q` (any case), newest first; `has_more`: older matches exist."""
-
-    type: Literal["search"] = "search"
-    q: str
-    messages: list[MessageOut]
-    has_more: bool
-    before_seq: int | None = None
-
-
-class Ack(ServerEvent):
-    """Sent to the sender only, after its message was stored."""
-
-    type: Literal["ack"] = "ack"
-    client_id: str | None
-    id: str
-    seq: int
-
-
-class Error(ServerEvent):
-    """A request that could not be served; the connection stays open unless said otherwise."""
-
-    type: Literal["error"] = "error"
-    code: str
-    message: str
-    client_id: str | None = None
-    retry_after_ms: int | None = None
-
-
-class Typing(ServerEvent):
-    """Someone else in the room is typing (sent at most every few seconds while they type)."""
-
-    type: Literal["typing"] = "typing"
-    name: str
-
-
-class Presence(ServerEvent):
-    """Sent on join: the names present now (each once, however many tabs) and their version.
-
-    `count` names are present; a big room lists only some of them in `members` (the joining
-    name among them). A `presence.join` or `presence.leave` changes a name only when its
-    `version` is higher than this one and than the last applied change of that name (they
-    may arrive out of order).
-    """
-
-    type: Literal["presence"] = "presence"
-    members: list[str]
-    count: int
-    version: int
-
-
-class PresenceJoin(ServerEvent):
-    """A name that was not present opened its first connection to the room."""
-
-    type: Literal["presence.join"] = "presence.join"
-    name: str
-    version: int
-
-
-class PresenceCount(ServerEvent):
-    """How many names are present, instead of the names, in a room too big to list them all."""
-
-    type: Literal["presence.count"] = "presence.count"
-    count: int
-    version: int
-
-
-class PresenceLeave(ServerEvent):
-    """A name's last connection closed, or expired because its worker stopped refreshing it."""
-
-    type: Literal["presence.leave"] = "presence.leave"
-    name: str
-    version: int
-
-
-class ScheduledItem(BaseModel):
-    """One pending scheduled message in a `scheduled.list`."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    id: str
-    text: str
-    deliver_at: datetime
-
-
-class Scheduled(ServerEvent):
-    """Sent to the scheduler only: the message is stored and will be delivered at `deliver_at`."""
-
-    type: Literal["scheduled"] = "scheduled"
-    id: str
-    deliver_at: datetime
-    client_id: str | None = None
-
-
-class ScheduledList(ServerEvent):
-    """The asker's pending scheduled messages in the room, earliest first."""
-
-    type: Literal["scheduled.list"] = "scheduled.list"
-    items: list[ScheduledItem]
-
-
-class ScheduledCancelled(ServerEvent):
-    """A scheduled message was cancelled and will not be delivered."""
-
-    type: Literal["scheduled.cancelled"] = "scheduled.cancelled"
-    id: str
-
-
-class JobEvent(ServerEvent):
-    """One of the owner's jobs finished: sent to each of their sockets until one says job.seen."""
-
-    type: Literal["job"] = "job"
-    id: str
-    kind: str
-    status: Literal["completed", "failed"]
-    result_url: str | None = None
-    error: str | None = None
-
-
-def scheduled_reply(item: scheduling.ScheduledMessage, *, client_id: str | None) -> Scheduled:
-    """The `scheduled` answer to a `schedule` request."""
-    return Scheduled(id=item.id, deliver_at=item.deliver_at, client_id=client_id)
-
-
-def scheduled_list(items: list[scheduling.ScheduledMessage]) -> ScheduledList:
-    """The `scheduled.list` answer."""
-    return ScheduledList(
-        items=[ScheduledItem(id=i.id, text=i.text, deliver_at=i.deliver_at) for i in items]
-    )
-
-
-def group_name(room: str) -> str:
-    """Channel-layer group of a room (validated room names are always valid group names)."""
-    return f"room.{room}"
-
-
-def owner_group(owner: str) -> str:
-    """Channel-layer group of every socket of one job owner (any name becomes a valid group)."""
-    return "owner." + hashlib.sha256(owner.encode()).hexdigest()[:40]

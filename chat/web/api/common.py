@@ -1,0 +1,115 @@
+"""What the API's routers share: the caller's identity, name checks, limits, wire types."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated
+
+from django.http import HttpRequest
+from ninja import Path, Schema
+from ninja.errors import ValidationError
+from pydantic import (
+    PlainSerializer,
+    TypeAdapter,
+    WithJsonSchema,
+)
+from pydantic_core import PydanticCustomError
+
+from chat.identity import accounts
+from chat.identity.loginthrottle import client_address
+from chat.limits import readlimits, senders
+from chat.protocol import (
+    MessageOut,
+    ProtocolError,
+    validate_name,
+    validate_room,
+)
+
+
+def read_allowed(request: HttpRequest, read: readlimits.Read) -> None:
+    """Count a history page or search against the caller's address; 429 past its limit."""
+    readlimits.check_address(read, client_address(request))
+
+
+def checked(validate: Callable[[str], str], raw: str, *, where: str, field: str) -> str:
+    """A path or query value validated like on the WebSocket; a 422 naming it otherwise."""
+    try:
+        return validate(raw)
+    except ProtocolError as exc:
+        error = {"loc": (where, field), "type": exc.code, "msg": exc.message}
+        raise ValidationError([error]) from None
+
+
+def room_of(raw: str) -> str:
+    return checked(validate_room, raw, where="path", field="room")
+
+
+def author_of(raw: str) -> str:
+    return checked(validate_name, raw, where="query", field="author")
+
+
+def name_checked(raw: str) -> str:
+    try:
+        return validate_name(raw)
+    except ProtocolError as exc:
+        raise PydanticCustomError(exc.code, exc.message) from None
+
+
+def room_checked(raw: str) -> str:
+    try:
+        return validate_room(raw)
+    except ProtocolError as exc:
+        raise PydanticCustomError(exc.code, exc.message) from None
+
+
+async def identity_of(
+    request: HttpRequest, name: str, *, where: str, field: str
+) -> accounts.Identity:
+    """Who the request acts as: the signed-in user, else the guest `name` (422 if not free)."""
+    try:
+        return await accounts.identity_for(user=await request.auser(), requested_name=name)
+    except ProtocolError as exc:
+        error = {"loc": (where, field), "type": exc.code, "msg": exc.message}
+        raise ValidationError([error]) from None
+
+
+_datetime = TypeAdapter(datetime)
+
+
+def _wire_time(value: datetime) -> str:
+    # Pydantic's JSON form, as in WebSocket events (Django's encoder would trim the digits).
+    return _datetime.dump_python(value, mode="json")
+
+
+WireTime = Annotated[
+    datetime,
+    PlainSerializer(_wire_time, return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+
+
+class MessageItem(MessageOut):
+    """A stored message exactly as the WebSocket `message` event carries it."""
+
+    ts: WireTime
+
+
+ROOM_PATH = Path(
+    ...,
+    example="lobby",
+    description="1-64 of a-z, 0-9, '-', '_', starting with a letter or digit; case-insensitive",
+)
+
+
+def check_write(request: HttpRequest, who: accounts.Identity, client_id: str | None) -> None:
+    """The sender's write limit, as on the WebSocket (chat.limits.senders); 429 past it."""
+    senders.check_write(sender=who.name, address=client_address(request), client_id=client_id)
+
+
+class ErrorOut(Schema):
+    """Every error answer."""
+
+    code: str
+    message: str
+    field: str | None = None

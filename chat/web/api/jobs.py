@@ -1,0 +1,210 @@
+"""Background jobs: start one, see where it stands, list an owner's, download results."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.utils.http import content_disposition_header
+from ninja import Field, Path, Query, Router, Schema, Status
+from pydantic import (
+    ConfigDict,
+    StrictStr,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from chat.errors import ServiceError
+from chat.identity.owners import owner_of
+from chat.jobs import kinds as job_kinds
+from chat.jobs import records as job_records
+from chat.jobs import selectors as job_selectors
+from chat.jobs import service as job_service
+from chat.web.api.common import (
+    ErrorOut,
+    WireTime,
+    identity_of,
+    name_checked,
+    room_checked,
+)
+
+router = Router(tags=["jobs"])
+
+
+class JobBody(Schema):
+    """A job to run in the background."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal[job_kinds.API_KINDS] = Field(
+        description="export: the room's whole transcript; stats: per-author counts and the "
+        "busiest hours"
+    )
+    room: StrictStr = Field(max_length=64, description="the room", examples=["lobby"])
+    format: Literal["json", "csv"] | None = Field(
+        default=None, description="export only: json (default) or csv; stats results are JSON"
+    )
+    name: StrictStr = Field(
+        max_length=64,
+        description="the guest chat name asking: the job's owner, told on its sockets when "
+        "it ends (a signed-in user owns the job under their username whatever this says)",
+        examples=["alice"],
+    )
+
+    room_of = field_validator("room")(room_checked)
+    _name = field_validator("name")(name_checked)
+
+    @field_validator("format")
+    @classmethod
+    def _format_fits_kind(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value == "csv" and info.data.get("kind") == "stats":
+            raise PydanticCustomError("invalid_field", "stats results are JSON only")
+        return value
+
+
+class ProgressOut(Schema):
+    """How far a running job has got, in the kind's units (messages for export and stats)."""
+
+    done: int
+    total: int
+
+
+class JobOut(Schema):
+    """A job and where it stands."""
+
+    id: str
+    kind: str
+    params: dict[str, str]
+    owner: str
+    status: Literal["pending", "running", "completed", "failed"]
+    attempts: int = Field(description="runs started so far, this one included")
+    created_at: WireTime
+    updated_at: WireTime
+    started_at: WireTime | None = None
+    finished_at: WireTime | None = None
+    error: str | None = Field(default=None, description="the last failure, if any")
+    progress: ProgressOut | None = None
+    result_url: str | None = Field(default=None, description="set once completed")
+    result_type: str | None = None
+    result_bytes: int | None = None
+
+    @classmethod
+    def of(cls, job: job_records.Job) -> JobOut:
+        """The API view of a job record."""
+        done = job.status == job_records.COMPLETED and job.result is not None
+        return cls(
+            id=job.id,
+            kind=job.kind,
+            params=job.params,
+            owner=job.owner,
+            status=job.status,
+            attempts=job.attempts,
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            error=job.error,
+            progress=ProgressOut(done=job.progress_done, total=job.progress_total)
+            if job.progress_total is not None and job.progress_done is not None
+            else None,
+            result_url=job_service.result_url(job.id) if done else None,
+            result_type=job.result.content_type if done and job.result else None,
+            result_bytes=job.result.size if done and job.result else None,
+        )
+
+
+class JobListOut(Schema):
+    """An owner's jobs, newest first."""
+
+    items: list[JobOut]
+
+
+_JOB_ID_PATH = Path(
+    ..., pattern=r"^[0-9a-f]{32}$", description="the id POST /api/jobs answered with (32 hex)"
+)
+
+
+async def _owner(request: HttpRequest, name: str, *, where: str) -> str:
+    """The job owner the request acts for; a 422 naming `name` if a guest may not use it."""
+    return owner_of(await identity_of(request, name, where=where, field="name"))
+
+
+async def _job(job_id: str) -> job_records.Job:
+    job = await job_selectors.job_get(job_id=job_id)
+    if job is None:
+        raise ServiceError("not_found", f"no job {job_id}")
+    return job
+
+
+@router.post(
+    "/jobs",
+    response={202: JobOut, 400: ErrorOut, 422: ErrorOut, 503: ErrorOut},
+    summary="Start a job",
+)
+async def create_job(request: HttpRequest, body: JobBody) -> Status[JobOut]:
+    """Queue the job and answer at once with its id; the owner's sockets hear when it ends."""
+    job = await job_service.job_create(
+        kind=body.kind,
+        params=job_service.job_params(kind=body.kind, room=body.room, fmt=body.format),
+        owner=await _owner(request, body.name, where="body"),
+    )
+    return Status(202, JobOut.of(job))
+
+
+@router.get(
+    "/jobs",
+    response={200: JobListOut, 422: ErrorOut, 503: ErrorOut},
+    summary="List jobs",
+)
+async def list_jobs(
+    request: HttpRequest,
+    name: str = Query(..., description="the owner's guest name (signed in: your own jobs)"),
+    limit: int = Query(50, ge=1, le=200),
+) -> JobListOut:
+    """The owner's jobs, newest first."""
+    owner = await _owner(request, name, where="query")
+    return JobListOut(
+        items=[JobOut.of(job) for job in await job_selectors.job_list(owner=owner, limit=limit)]
+    )
+
+
+@router.get(
+    "/jobs/{job_id}",
+    response={200: JobOut, 404: ErrorOut, 422: ErrorOut, 503: ErrorOut},
+    summary="Read a job",
+)
+async def get_job(request: HttpRequest, job_id: str = _JOB_ID_PATH) -> JobOut:
+    """The job's status, attempts, progress, error and, once completed, its result URL."""
+    return JobOut.of(await _job(job_id))
+
+
+@router.get(
+    "/jobs/{job_id}/result",
+    response={404: ErrorOut, 409: ErrorOut, 422: ErrorOut, 503: ErrorOut},
+    summary="Download a job's result",
+    openapi_extra={
+        "responses": {
+            "200": {
+                "description": "the output, streamed: JSON, or CSV for a CSV export",
+                "content": {
+                    "application/json": {"schema": {}},
+                    "text/csv": {"schema": {"type": "string"}},
+                },
+            }
+        }
+    },
+)
+async def job_result(request: HttpRequest, job_id: str = _JOB_ID_PATH) -> HttpResponse:
+    """Stream the completed job's output; 409 while it runs (`not_ready`) or if it failed."""
+    job = await _job(job_id)
+    if job.status == job_records.FAILED:
+        raise ServiceError("no_result", f"the job failed: {job.error}")
+    if job.status != job_records.COMPLETED or job.result is None:
+        raise ServiceError("not_ready", f"the job is {job.status}; wait for it to complete")
+    response = StreamingHttpResponse(
+        job_selectors.job_result(job), content_type=job.result.content_type
+    )
+    response["Content-Length"] = str(job.result.size)
+    response["Content-Disposition"] = content_disposition_header(True, job.result.filename)
+    return response
