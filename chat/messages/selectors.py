@@ -10,7 +10,7 @@ from typing import Literal
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from chat.messages import historytail, store
+from chat.messages import historytail, roomfigures, store
 from chat.presence import store as presence
 from chat.protocol import (
     HISTORY_MAX_PAGE,
@@ -31,7 +31,7 @@ class RoomListing:
     """A room, its stored figures (None before its first message) and who is present now."""
 
     room: str
-    stats: store.RoomStats | None
+    stats: roomfigures.RoomStats | None
     members: int
 
 
@@ -128,7 +128,7 @@ async def room_list(
     """Active rooms: those with stored messages (latest activity or most messages first, by
     the figures kept per room, not by reading messages) and those people are in without a
     message yet (first for "recent", last for "busiest"); each with how many are present."""
-    rooms = await store.room_figures(order=order, limit=limit)
+    rooms = await roomfigures.room_figures(order=order, limit=limit)
     try:
         listed = {r.room for r in rooms}
         quiet = [r for r in await presence.occupied_rooms(limit) if r not in listed]

@@ -13,24 +13,16 @@ from typing import Any
 from bson import ObjectId
 from bson.errors import InvalidDocument, InvalidId
 from pymongo import ASCENDING, DESCENDING
-from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
+from pymongo.errors import BulkWriteError, OperationFailure
 from redis.exceptions import RedisError
 
 from chat.infra.clients import mongo_db
-from chat.messages import historytail
+from chat.messages import historytail, roomfigures
+from chat.messages.documents import MESSAGES, ROOMS, from_doc, to_doc
 from chat.ops import metrics
 from chat.protocol import MessageOut
 
 log = logging.getLogger(__name__)
-
-MESSAGES = "messages"
-# Per room: the floor for sequence numbers, raised before messages are deleted, so a counter
-# re-seeded after deletes never hands out the seq of a deleted message again; and its
-# figures (messages, last_seq, last_ts), kept as messages are stored and deleted.
-ROOMS = "rooms"
-# One-off markers, such as "the room figures were computed for messages stored before them".
-META = "meta"
-_ROOM_FIGURES_READY = "room_figures"
 
 
 class DuplicateSeq(Exception):
@@ -63,79 +55,7 @@ async def ensure_indexes() -> None:
         [("room", ASCENDING), ("client_id", ASCENDING)], unique=True, name="room_client_id"
     )
     await coll.create_index([("ts", ASCENDING)], name="ts")
-    await _backfill_room_figures()
-
-
-async def _backfill_room_figures() -> None:
-    """Give rooms stored before room figures were kept their figures, once per database.
-
-    Messages stored while this runs may be counted twice or not at all; it runs at start,
-    before workers serve (runchat), so in practice only when upgrading a busy database.
-    """
-    meta = mongo_db()[META]
-    if await meta.find_one({"_id": _ROOM_FIGURES_READY}) is not None:
-        return
-    for stats in await room_stats_all():
-        await mongo_db()[ROOMS].update_one(
-            {"_id": stats.room},
-            {
-                "$set": {
-                    "messages": stats.messages,
-                    "last_seq": stats.last_seq,
-                    "last_ts": stats.last_ts,
-                }
-            },
-            upsert=True,
-        )
-    await meta.update_one({"_id": _ROOM_FIGURES_READY}, {"$set": {"done": True}}, upsert=True)
-
-
-async def _count_stored(room: str, *, count: int, last_seq: int, last_ts: datetime) -> None:
-    """Add `count` stored messages to the room's figures (one small upsert by _id)."""
-    update = {"$inc": {"messages": count}, "$max": {"last_seq": last_seq, "last_ts": last_ts}}
-    try:
-        await mongo_db()[ROOMS].update_one({"_id": room}, update, upsert=True)
-    except DuplicateKeyError:
-        # Two first writes of a room upserted at once and the other created the document:
-        # it exists now, so the same update applies to it.
-        await mongo_db()[ROOMS].update_one({"_id": room}, update, upsert=True)
-
-
-async def _recount(room: str) -> None:
-    """Set the room's figures from what it holds (after deletes, which are rare)."""
-    count = await mongo_db()[MESSAGES].count_documents({"room": room})
-    newest = await mongo_db()[MESSAGES].find_one(
-        {"room": room}, projection={"seq": 1, "ts": 1}, sort=[("seq", DESCENDING)]
-    )
-    figures: dict[str, Any] = {"messages": count}
-    if newest is not None:
-        figures |= {"last_seq": newest["seq"], "last_ts": newest["ts"]}
-    await mongo_db()[ROOMS].update_one({"_id": room}, {"$set": figures}, upsert=True)
-
-
-def _to_doc(message: MessageOut, client_id: str | None = None) -> dict[str, Any]:
-    return {
-        "_id": ObjectId(message.id),
-        "room": message.room,
-        "seq": message.seq,
-        "client_id": client_id or f"srv-{message.id}",
-        "author": message.author,
-        "account": message.account,
-        "text": message.text,
-        "ts": message.ts,
-    }
-
-
-def _from_doc(doc: dict[str, Any]) -> MessageOut:
-    return MessageOut(
-        id=str(doc["_id"]),
-        seq=doc["seq"],
-        room=doc["room"],
-        author=doc["author"],
-        account=doc.get("account"),
-        text=doc["text"],
-        ts=doc["ts"],
-    )
+    await roomfigures.backfill()
 
 
 _DUPLICATE_KEY = 11000
@@ -176,7 +96,7 @@ async def insert_messages(
     outcomes: list[Exception | None] = [None] * len(entries)
     try:
         await mongo_db()[MESSAGES].insert_many(
-            [_to_doc(message, client_id) for message, client_id in entries], ordered=False
+            [to_doc(message, client_id) for message, client_id in entries], ordered=False
         )
     except _UNENCODABLE as exc:
         # The driver refuses the whole batch before sending it: each alone fails alone.
@@ -207,7 +127,9 @@ async def insert_messages(
     ]
     if stored:
         newest = max(stored, key=lambda message: message.seq)
-        await _count_stored(newest.room, count=len(stored), last_seq=newest.seq, last_ts=newest.ts)
+        await roomfigures.count_stored(
+            newest.room, count=len(stored), last_seq=newest.seq, last_ts=newest.ts
+        )
     return outcomes
 
 
@@ -228,12 +150,12 @@ async def _originals(entries: list[tuple[MessageOut, str | None]]) -> dict[str, 
             for message, client_id in wanted
         )
     )
-    found = {doc["client_id"]: _from_doc(doc) for doc in docs if doc is not None}
+    found = {doc["client_id"]: from_doc(doc) for doc in docs if doc is not None}
     missing = [client_id for _, client_id in wanted if client_id not in found]
     if missing:
         room = wanted[0][0].room
         async for doc in coll.find({"room": room, "client_id": {"$in": missing}}):
-            found[doc["client_id"]] = _from_doc(doc)
+            found[doc["client_id"]] = from_doc(doc)
     return found
 
 
@@ -241,18 +163,18 @@ async def _originals(entries: list[tuple[MessageOut, str | None]]) -> dict[str, 
 async def find_by_client_id(room: str, client_id: str) -> MessageOut | None:
     """The message of the room stored under this client_id, if any."""
     doc = await mongo_db()[MESSAGES].find_one({"room": room, "client_id": client_id})
-    return _from_doc(doc) if doc else None
+    return from_doc(doc) if doc else None
 
 
 async def insert_many(messages: list[MessageOut]) -> int:
     """Store a batch (seeding); return how many were written."""
     if not messages:
         return 0
-    result = await mongo_db()[MESSAGES].insert_many([_to_doc(m) for m in messages], ordered=False)
+    result = await mongo_db()[MESSAGES].insert_many([to_doc(m) for m in messages], ordered=False)
     for room in {m.room for m in messages}:
         newest = max((m for m in messages if m.room == room), key=lambda m: m.seq)
         stored = sum(1 for m in messages if m.room == room)
-        await _count_stored(room, count=stored, last_seq=newest.seq, last_ts=newest.ts)
+        await roomfigures.count_stored(room, count=stored, last_seq=newest.seq, last_ts=newest.ts)
     return len(result.inserted_ids)
 
 
@@ -288,7 +210,7 @@ async def page_before(room: str, *, before_seq: int | None, limit: int) -> Page:
     cursor = mongo_db()[MESSAGES].find(query).sort("seq", DESCENDING).limit(limit + 1)
     docs = await cursor.to_list(length=limit + 1)
     has_more = len(docs) > limit
-    return Page([_from_doc(d) for d in reversed(docs[:limit])], has_more)
+    return Page([from_doc(d) for d in reversed(docs[:limit])], has_more)
 
 
 @metrics.mongo_op("page_after")
@@ -301,7 +223,7 @@ async def page_after(room: str, *, after_seq: int, limit: int) -> Page:
         .limit(limit + 1)
     )
     docs = await cursor.to_list(length=limit + 1)
-    return Page([_from_doc(d) for d in docs[:limit]], len(docs) > limit)
+    return Page([from_doc(d) for d in docs[:limit]], len(docs) > limit)
 
 
 async def search(room: str, *, text: str, before_seq: int | None, limit: int) -> Page:
@@ -316,7 +238,7 @@ async def search(room: str, *, text: str, before_seq: int | None, limit: int) ->
         query["seq"] = {"$lt": before_seq}
     cursor = mongo_db()[MESSAGES].find(query).sort("seq", DESCENDING).limit(limit + 1)
     docs = await cursor.to_list(length=limit + 1)
-    return Page([_from_doc(d) for d in docs[:limit]], len(docs) > limit)
+    return Page([from_doc(d) for d in docs[:limit]], len(docs) > limit)
 
 
 async def pages_after(
@@ -335,7 +257,7 @@ async def pages_after(
     )
     page: list[MessageOut] = []
     async for doc in cursor:
-        page.append(_from_doc(doc))
+        page.append(from_doc(doc))
         if len(page) == page_size:
             yield page
             page = []
@@ -373,7 +295,7 @@ async def find_messages(
         .skip(skip)
         .limit(limit)
     )
-    return [_from_doc(d) for d in await cursor.to_list(length=limit)]
+    return [from_doc(d) for d in await cursor.to_list(length=limit)]
 
 
 async def count_messages(
@@ -405,69 +327,9 @@ async def delete_messages(
     await _raise_seq_floors(rooms)
     result = await mongo_db()[MESSAGES].delete_many(query)
     for affected in rooms:
-        await _recount(affected)
+        await roomfigures.recount(affected)
     try:
         await historytail.forget(rooms)  # after the delete: a fill that read before is dropped
     except RedisError as exc:
         log.warning("history tails of %s not dropped (they expire): %s", rooms, exc)
     return result.deleted_count
-
-
-@dataclass(frozen=True)
-class RoomStats:
-    """A room's stored message count and its newest message's seq and time."""
-
-    room: str
-    messages: int
-    last_seq: int
-    last_ts: datetime
-
-
-async def room_figures(*, order: str, limit: int) -> list[RoomStats]:
-    """Rooms holding messages by the figures kept as messages are stored: one read of the
-    small rooms collection, however many messages there are.
-
-    `order`: "recent" (newest message first) or "busiest" (most messages first).
-    """
-    by = ("last_ts", "messages") if order == "recent" else ("messages", "last_ts")
-    cursor = (
-        mongo_db()[ROOMS]
-        .find({"messages": {"$gt": 0}})
-        .sort([(by[0], DESCENDING), (by[1], DESCENDING), ("_id", ASCENDING)])
-        .limit(limit)
-    )
-    return [
-        RoomStats(
-            room=doc["_id"],
-            messages=int(doc["messages"]),
-            last_seq=int(doc["last_seq"]),
-            last_ts=doc["last_ts"],
-        )
-        for doc in await cursor.to_list(length=limit)
-    ]
-
-
-async def room_stats_all() -> list[RoomStats]:
-    """Every room holding messages, with its figures, from one pass over all messages.
-
-    Only to compute the kept figures once for messages stored before they were kept
-    (`_backfill_room_figures`): one scan rather than `distinct` plus a count and a
-    newest-message query per room, which FerretDB's SQLite backend would answer with a
-    full scan each.
-    """
-    counts: dict[str, int] = {}
-    newest: dict[str, tuple[int, datetime]] = {}
-    cursor = (
-        mongo_db()[MESSAGES]
-        .find({}, projection={"_id": 0, "room": 1, "seq": 1, "ts": 1})
-        .batch_size(10_000)
-    )
-    async for doc in cursor:
-        room, seq = doc["room"], int(doc["seq"])
-        counts[room] = counts.get(room, 0) + 1
-        if room not in newest or seq > newest[room][0]:
-            newest[room] = (seq, doc["ts"])
-    return [
-        RoomStats(room=room, messages=count, last_seq=newest[room][0], last_ts=newest[room][1])
-        for room, count in counts.items()
-    ]

@@ -17,7 +17,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.chatserver import ROOT, ChatServer, run_chat_server
 from tests.conftest import require_services
-from tests.e2e.browser import PageOpener, join, message_texts, page_opener
+from tests.e2e.browser import PageOpener, join, page_opener
 
 HASHED_JS = re.compile(r"/static/chat/(?P<module>[a-z]+)\.[0-9a-f]{12}\.js")
 

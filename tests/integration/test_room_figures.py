@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chat.infra.clients import mongo_db
-from chat.messages import seeding, selectors, services, store
+from chat.messages import documents, seeding, selectors, services, store
 from chat.presence import store as presence
 
 
@@ -20,10 +20,10 @@ async def test_figures_follow_sends_bulk_inserts_and_deletes(room: str) -> None:
     await services.message_create(room=room, author="a", text="one")
     await seeding.seed_room(room=room, count=30, batch_size=7)
     last = await services.message_create(room=room, author="a", text="last")
-    doc = await mongo_db()[store.ROOMS].find_one({"_id": room})
+    doc = await mongo_db()[documents.ROOMS].find_one({"_id": room})
     assert (doc["messages"], doc["last_seq"], doc["last_ts"]) == (32, last.seq, last.ts)
     await store.delete_messages(ids=[last.id])
-    doc = await mongo_db()[store.ROOMS].find_one({"_id": room})
+    doc = await mongo_db()[documents.ROOMS].find_one({"_id": room})
     assert (doc["messages"], doc["last_seq"]) == (31, last.seq - 1)
     await store.delete_messages(room=room)
     assert await figures(room) is None
@@ -45,8 +45,8 @@ async def test_the_room_list_counts_present_names_once(room: str) -> None:
 async def test_rooms_stored_before_figures_were_kept_get_them_once(room: str) -> None:
     """Without the marker, index creation computes every room's figures from its messages."""
     await seeding.seed_room(room=room, count=5)
-    await mongo_db()[store.ROOMS].update_one({"_id": room}, {"$unset": {"messages": ""}})
-    await mongo_db()[store.META].delete_many({})
+    await mongo_db()[documents.ROOMS].update_one({"_id": room}, {"$unset": {"messages": ""}})
+    await mongo_db()[documents.META].delete_many({})
     assert await figures(room) is None
     await store.ensure_indexes()
     assert await figures(room) == (5, 0)
