@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 
 from channels.layers import get_channel_layer
 from django.conf import settings
+from redis.exceptions import RedisError
 
+from chat.broadcast import recovery
 from chat.broadcast.coalesce import Coalescer
 from chat.ops import metrics
 from chat.presence import store as presence
@@ -24,6 +27,8 @@ from chat.protocol import (
 )
 from chat.protocol.layer import ChatMessage, ChatPresence, ChatTyping, JobNotice
 
+log = logging.getLogger(__name__)
+
 
 @metrics.redis_op("publish")
 async def notify_messages(messages: Sequence[MessageOut]) -> None:
@@ -38,6 +43,24 @@ async def notify_messages(messages: Sequence[MessageOut]) -> None:
         "published_at": time.time(),
     }
     await get_channel_layer().group_send(group_name(messages[0].room), message)
+
+
+async def publish_messages(messages: Sequence[MessageOut]) -> None:
+    """notify_messages, once more if Redis closed a pooled connection meanwhile; after that,
+    stored is what counts: members are caught up from the store once Redis answers again."""
+    for attempt in (1, 2):
+        try:
+            await notify_messages(messages)
+            return
+        except RedisError as exc:
+            if attempt == 2:
+                recovery.note_broadcast_failed()
+                log.warning(
+                    "%d messages stored but not broadcast (up to seq %d): %s",
+                    len(messages),
+                    messages[-1].seq,
+                    exc,
+                )
 
 
 async def notify_typing(*, room: str, name: str, sender: str) -> None:

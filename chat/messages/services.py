@@ -14,14 +14,11 @@ from django.conf import settings
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
-from chat.broadcast import events, recovery
+from chat.broadcast import events
 from chat.errors import ServiceError
 from chat.messages import historytail, sequencing, store, writebatch
 from chat.ops import metrics
-from chat.presence import store as presence
-from chat.protocol import MessageOut, PresenceJoin, PresenceLeave, is_unicode
-from chat.scheduled import rules as scheduling
-from chat.scheduled import store as scheduler
+from chat.protocol import MessageOut, is_unicode
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +27,7 @@ log = logging.getLogger(__name__)
 _MAX_SEQ_ATTEMPTS = 5
 
 
-def _now() -> datetime:
+def now() -> datetime:
     # MongoDB keeps milliseconds; truncate so live and replayed messages carry the same ts.
     now = datetime.now(UTC)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
@@ -122,7 +119,7 @@ async def _store_drafts(room: str, drafts: list[_Draft]) -> list[MessageOut | Ex
     yields the original, a taken seq is retried alone with the re-seeded counter.
     """
     first = await sequencing.next_seqs(room, len(drafts))
-    now = _now()
+    ts = now()
     messages = [
         MessageOut(
             id=store.message_id(room, d.client_id),
@@ -131,7 +128,7 @@ async def _store_drafts(room: str, drafts: list[_Draft]) -> list[MessageOut | Ex
             author=d.author,
             account=d.account,
             text=d.text,
-            ts=now,
+            ts=ts,
         )
         for i, d in enumerate(drafts)
     ]
@@ -159,13 +156,13 @@ async def _broadcast_group(room: str, results: Sequence[MessageOut | BaseExcepti
     """
     stored = {r.seq: r for r in results if isinstance(r, MessageOut)}
     if stored:
-        await _broadcast([stored[seq] for seq in sorted(stored)])
+        await broadcast([stored[seq] for seq in sorted(stored)])
 
 
 async def _store_alone(room: str, draft: _Draft) -> MessageOut | Exception:
     """Retry one message of a group whose seq was taken (the counter fell behind the store)."""
     try:
-        return await _store_with_next_seq(
+        return await store_with_seq(
             room=room,
             author=draft.author,
             text=draft.text,
@@ -182,8 +179,8 @@ _message_groups: writebatch.WriteGroups[str, _Draft, MessageOut] = writebatch.Wr
 )
 
 
-async def _broadcast(messages: list[MessageOut]) -> None:
-    """Publish stored messages; one retry covers a pooled connection Redis closed meanwhile.
+async def broadcast(messages: list[MessageOut]) -> None:
+    """Publish stored messages (chat.broadcast.events.publish_messages).
 
     First into the room's history tail, so a join that subscribed after this publish finds
     them there; one missing from the tail only makes joins read the store.
@@ -192,20 +189,7 @@ async def _broadcast(messages: list[MessageOut]) -> None:
         await historytail.add_messages(messages)
     except RedisError as exc:
         log.info("history tail of room %s not extended: %s", messages[0].room, exc)
-    for attempt in (1, 2):
-        try:
-            await events.notify_messages(messages)
-            return
-        except RedisError as exc:
-            if attempt == 2:
-                # Stored is what counts: members are caught up once Redis answers again.
-                recovery.note_broadcast_failed()
-                log.warning(
-                    "%d messages stored but not broadcast (up to seq %d): %s",
-                    len(messages),
-                    messages[-1].seq,
-                    exc,
-                )
+    await events.publish_messages(messages)
 
 
 async def typing_announce(*, room: str, name: str, sender: str) -> None:
@@ -216,40 +200,7 @@ async def typing_announce(*, room: str, name: str, sender: str) -> None:
         log.info("typing in room %s not relayed: %s", room, exc)
 
 
-async def presence_join(*, room: str, name: str, conn: str) -> None:
-    """Mark the connection present and keep it so; announce the name if it is new in the room.
-
-    Best effort like typing: without Redis the chat goes on and presence catches up on the
-    next heartbeat.
-    """
-    presence.track(room=room, name=name, conn=conn, on_beat=presence_beat)
-    try:
-        if version := await presence.add(room=room, name=name, conn=conn):
-            event = PresenceJoin(name=name, version=version)
-            events.notify_presence(room=room, event=event, sender=conn)
-    except RedisError as exc:
-        log.info("presence join in room %s not recorded: %s", room, exc)
-
-
-async def presence_leave(*, room: str, name: str, conn: str) -> None:
-    """Drop the connection; announce the name's leave when it was its last connection."""
-    presence.untrack(room=room, conn=conn)
-    try:
-        if version := await presence.remove(room=room, name=name, conn=conn):
-            events.notify_presence(room=room, event=PresenceLeave(name=name, version=version))
-    except RedisError as exc:
-        log.info("presence leave in room %s not recorded (expires instead): %s", room, exc)
-
-
-async def presence_beat(room: str, beat: presence.Beat) -> None:
-    """Announce what a heartbeat found: names back after expiring, names whose worker died."""
-    for name in beat.back:
-        events.notify_presence(room=room, event=PresenceJoin(name=name, version=beat.version))
-    for name in beat.gone:
-        events.notify_presence(room=room, event=PresenceLeave(name=name, version=beat.version))
-
-
-async def _store_with_next_seq(
+async def store_with_seq(
     *,
     room: str,
     author: str,
@@ -269,7 +220,7 @@ async def _store_with_next_seq(
             author=author,
             account=account,
             text=text,
-            ts=_now(),
+            ts=now(),
         )
         try:
             await store.insert_message(message, client_id=client_id)
@@ -281,81 +232,3 @@ async def _store_with_next_seq(
         except store.DuplicateSeq:
             seq = await sequencing.reseed_and_next(room)
     raise ServiceError("not_stored", "no free sequence number; try again")
-
-
-async def scheduled_message_create(
-    *,
-    room: str,
-    author: str,
-    text: str,
-    deliver_at: str | int,
-    client_id: str | None = None,
-    account: str | None = None,
-) -> scheduling.ScheduledMessage:
-    """Schedule `text` for `deliver_at` (a past time or "now": at once).
-
-    A resend with the same `client_id` in the room schedules nothing new and returns the
-    first one.
-    """
-    try:
-        due = scheduling.resolve_deliver_at(deliver_at, now_ms=scheduling.to_ms(_now()))
-    except scheduling.ScheduleError as exc:
-        raise ServiceError(exc.code, f"deliver_at: {exc.message}") from None
-    try:
-        # Redis raises a due time it sees as past to its own clock, so schedulers agree.
-        return await asyncio.wait_for(
-            scheduler.schedule(
-                room=room,
-                author=author,
-                text=text,
-                due_ms=due,
-                client_id=client_id,
-                account=account,
-            ),
-            timeout=settings.CHAT_STORE_TIMEOUT_S,
-        )
-    except (TimeoutError, RedisError) as exc:
-        log.warning("message not scheduled in room %s: %s", room, type(exc).__name__)
-        raise ServiceError(
-            "not_scheduled", "the message could not be scheduled; try again"
-        ) from None
-
-
-async def scheduled_message_cancel(*, room: str, author: str, scheduled_id: str) -> None:
-    """Cancel the author's pending scheduled message; too late once it is being delivered."""
-    try:
-        outcome = await scheduler.cancel(scheduled_id=scheduled_id, room=room, author=author)
-    except scheduling.ScheduleError as exc:
-        raise ServiceError(exc.code, exc.message) from None
-    except RedisError:
-        raise ServiceError("unavailable", "scheduled messages are unavailable; try again") from None
-    if outcome == "not_found":
-        raise ServiceError("not_found", f"no pending scheduled message {scheduled_id} of yours")
-    if outcome == "too_late":
-        raise ServiceError("too_late", "that message is being delivered or was delivered")
-
-
-async def scheduled_message_deliver(*, claim: scheduler.Claim) -> MessageOut:
-    """Store a claimed scheduled message under its claimed seq, fan it out, mark it delivered.
-
-    Stored under client_id `sched:<id>`: a second delivery of the same id (its first
-    claimer died after storing) stores nothing and returns the first copy.
-    """
-    try:
-        message = await asyncio.wait_for(
-            _store_with_next_seq(
-                room=claim.room,
-                author=claim.author,
-                text=claim.text,
-                client_id=scheduling.store_client_id(claim.id),
-                seq=claim.seq,
-                account=claim.account,
-            ),
-            timeout=settings.CHAT_STORE_TIMEOUT_S,
-        )
-    except (TimeoutError, PyMongoError, RedisError) as exc:
-        log.warning("scheduled message %s not stored: %s", claim.id, type(exc).__name__)
-        raise ServiceError("not_stored", "the scheduled message could not be stored") from None
-    await _broadcast([message])
-    await scheduler.finish(claim.id, message_id=message.id)
-    return message

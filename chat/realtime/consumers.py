@@ -20,6 +20,7 @@ from chat.jobs import service as job_service
 from chat.limits import admission, connlimits, readlimits, senders
 from chat.messages import selectors, services
 from chat.ops import metrics
+from chat.presence import services as presence_services
 from chat.protocol import (
     CLOSE_BAD_REQUEST,
     CLOSE_TRY_AGAIN,
@@ -47,6 +48,7 @@ from chat.protocol import (
 from chat.realtime.inflight import InFlight
 from chat.realtime.member import RoomMember
 from chat.realtime.socket import INTERNAL_ERROR
+from chat.scheduled import services as scheduled_services
 from chatsite.logcontext import current_id
 
 log = logging.getLogger(__name__)
@@ -108,7 +110,9 @@ class ChatConsumer(RoomMember):
             await self.send_event(Error(code="unavailable", message=UNAVAILABLE))
             await self.close(code=CLOSE_TRY_AGAIN)
             return
-        await services.presence_join(room=self.room, name=self.name, conn=self.channel_name)
+        await presence_services.presence_join(
+            room=self.room, name=self.name, conn=self.channel_name
+        )
         try:
             await self.send_event(await selectors.presence_now(room=self.room, name=self.name))
         except RedisError:
@@ -125,7 +129,9 @@ class ChatConsumer(RoomMember):
             metrics.CONNECTIONS_OPEN.dec()
             log.info("close conn=%s room=%s code=%s", self.conn_id, self.room, code)
             recovery.leave(self)
-            await services.presence_leave(room=self.room, name=self.name, conn=self.channel_name)
+            await presence_services.presence_leave(
+                room=self.room, name=self.name, conn=self.channel_name
+            )
             await self.channel_layer.group_discard(group_name(self.room), self.channel_name)
         if self.owner:
             owner, self.owner = self.owner, ""
@@ -209,7 +215,7 @@ class ChatConsumer(RoomMember):
 
     async def on_schedule(self, event: ScheduleIn) -> None:
         senders.check_write(sender=self.name, address=self.address, client_id=event.client_id)
-        scheduled = await services.scheduled_message_create(
+        scheduled = await scheduled_services.scheduled_message_create(
             room=self.room,
             author=self.name,
             text=event.text,
@@ -224,7 +230,7 @@ class ChatConsumer(RoomMember):
         await self.send_event(scheduled_list(pending))
 
     async def on_scheduled_cancel(self, event: ScheduledCancelIn) -> None:
-        await services.scheduled_message_cancel(
+        await scheduled_services.scheduled_message_cancel(
             room=self.room, author=self.name, scheduled_id=event.id
         )
         await self.send_event(ScheduledCancelled(id=event.id))

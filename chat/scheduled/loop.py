@@ -18,8 +18,9 @@ from redis.exceptions import RedisError
 from chat.errors import ServiceError
 from chat.infra import retryloop
 from chat.infra.workerinfo import worker_id
-from chat.messages import services, store
+from chat.messages import store
 from chat.scheduled import rules as scheduling
+from chat.scheduled import services as scheduled_services
 from chat.scheduled import store as scheduler
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ async def deliver_one(*, owner: str) -> scheduler.Idle | None:
     if isinstance(claim, scheduler.Idle):
         return claim
     try:
-        await services.scheduled_message_deliver(claim=claim)
+        await scheduled_services.scheduled_message_deliver(claim=claim)
     except _FAILURES:
         retry = scheduling.retry_ms(claim.attempts, lease_ms=settings.CHAT_SCHEDULER_LEASE_MS)
         log.warning("scheduled message %s not delivered; retry in %d ms", claim.id, retry)

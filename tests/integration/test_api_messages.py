@@ -48,6 +48,8 @@ async def test_rooms_list_counts_and_last_activity_most_recent_first(client: Asy
     prefix = f"t-{uuid.uuid4().hex[:8]}"
     busy, quiet = f"{prefix}-busy", f"{prefix}-quiet"
     await fill(busy, 3)
+    # Times are kept to the millisecond: the quiet room's message must come a tick later.
+    await asyncio.sleep(0.002)
     last = await services.message_create(room=quiet, author="a", text="latest")
     response = await client.get("/api/rooms", {"limit": 1000})
     assert response.status_code == 200

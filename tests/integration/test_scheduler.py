@@ -22,6 +22,7 @@ from chat.infra.clients import mongo_db, redis
 from chat.messages import selectors, sequencing, services, store
 from chat.protocol import MessageOut, group_name
 from chat.scheduled import rules as scheduling
+from chat.scheduled import services as scheduled_services
 from chat.scheduled import store as scheduler
 from chat.scheduled.loop import deliver_one, run_scheduler
 from tests.chatserver import ROOT
@@ -48,7 +49,7 @@ def now_ms() -> int:
 
 
 async def schedule(room: str, text: str, deliver_at: str | int = "now", **kw: str) -> str:
-    item = await services.scheduled_message_create(
+    item = await scheduled_services.scheduled_message_create(
         room=room,
         author=kw.get("author", "alice"),
         text=text,
@@ -119,10 +120,10 @@ async def test_equal_due_times_keep_scheduling_order_and_earlier_due_gets_lower_
 
 async def test_a_resend_with_the_same_client_id_schedules_nothing_new(room: str) -> None:
     """Scheduling is idempotent by (room, client_id), like sending."""
-    first = await services.scheduled_message_create(
+    first = await scheduled_services.scheduled_message_create(
         room=room, author="alice", text="once", deliver_at=now_ms() + 60_000, client_id="c-1"
     )
-    again = await services.scheduled_message_create(
+    again = await scheduled_services.scheduled_message_create(
         room=room, author="alice", text="once", deliver_at=now_ms() + 60_000, client_id="c-1"
     )
     assert again.id == first.id
@@ -154,14 +155,18 @@ async def test_cancel_works_while_pending_only_for_the_author(room: str) -> None
     """Another name cannot cancel; a cancelled message is never delivered."""
     item = await schedule(room, "maybe", now_ms() + 300)
     with pytest.raises(ServiceError) as info:
-        await services.scheduled_message_cancel(room=room, author="bob", scheduled_id=item)
+        await scheduled_services.scheduled_message_cancel(
+            room=room, author="bob", scheduled_id=item
+        )
     assert info.value.code == "not_found"
-    await services.scheduled_message_cancel(room=room, author="alice", scheduled_id=item)
+    await scheduled_services.scheduled_message_cancel(room=room, author="alice", scheduled_id=item)
     assert await selectors.scheduled_pending(room=room, author="alice") == []
     await asyncio.sleep(0.4)
     assert await drain() == 0
     with pytest.raises(ServiceError) as info:
-        await services.scheduled_message_cancel(room=room, author="alice", scheduled_id=item)
+        await scheduled_services.scheduled_message_cancel(
+            room=room, author="alice", scheduled_id=item
+        )
     assert info.value.code == "not_found"
 
 
@@ -171,7 +176,9 @@ async def test_cancel_is_too_late_once_claimed(room: str) -> None:
     claim = await scheduler.claim(lease_ms=30_000, owner="t")
     assert isinstance(claim, scheduler.Claim)
     with pytest.raises(ServiceError) as info:
-        await services.scheduled_message_cancel(room=room, author="alice", scheduled_id=item)
+        await scheduled_services.scheduled_message_cancel(
+            room=room, author="alice", scheduled_id=item
+        )
     assert info.value.code == "too_late"
 
 
@@ -204,7 +211,7 @@ async def test_a_second_delivery_after_a_crash_stores_no_second_copy(room: str) 
     await asyncio.sleep(0.15)
     second = await scheduler.claim(lease_ms=30_000, owner="other")
     assert isinstance(second, scheduler.Claim)
-    message = await services.scheduled_message_deliver(claim=second)
+    message = await scheduled_services.scheduled_message_deliver(claim=second)
     assert message == stored
     assert await store.count_messages(room=room) == 1
     assert await drain() == 0
@@ -340,7 +347,7 @@ async def test_six_schedulers_deliver_a_thousand_messages_exactly_once_in_order(
             room = rooms[n % len(rooms)]
             # Groups of 8 share a due time, so ties are common, and the order is shuffled.
             due = base + ((n * 7919) % count) // 8 * 8
-            item = await services.scheduled_message_create(
+            item = await scheduled_services.scheduled_message_create(
                 room=room, author=f"a{n % 3}", text=f"m{n}", deliver_at=due
             )
             scheduled[item.id] = (room, item.due_ms)

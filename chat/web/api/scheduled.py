@@ -13,13 +13,14 @@ from pydantic import (
     field_validator,
 )
 
-from chat.messages import selectors, services
+from chat.messages import selectors
 from chat.protocol import (
     MAX_NAME,
     Text,
     check_deliver_at,
     check_text,
 )
+from chat.scheduled import services as scheduled_services
 from chat.scheduled.rules import ScheduledMessage
 from chat.web.api.common import (
     ErrorOut,
@@ -94,7 +95,7 @@ async def schedule_message(
     """Deliver `text` to the room at `deliver_at`, posted by `author`."""
     who = await identity_of(request, body.author, where="body", field="author")
     check_write(request, who, body.client_id)
-    item = await services.scheduled_message_create(
+    item = await scheduled_services.scheduled_message_create(
         room=room_of(room),
         author=who.name,
         account=who.account,
@@ -126,7 +127,7 @@ async def cancel_scheduled(
     request: HttpRequest, room: str, scheduled_id: str, author: str
 ) -> Status[None]:
     """Cancel while pending; 409 `too_late` once it is being delivered or was delivered."""
-    await services.scheduled_message_cancel(
+    await scheduled_services.scheduled_message_cancel(
         room=room_of(room),
         author=(await identity_of(request, author_of(author), where="query", field="author")).name,
         scheduled_id=scheduled_id,
