@@ -4,6 +4,7 @@
         stack.restart_redis(down_s=1)  # same port, empty again (no persistence)
         stack.restart_mongo(down_s=2)  # same port, same data directory
         stack.kill_worker()  # SIGKILL one daphne child; runchat starts a new one
+        stack.rolling_restart()  # SIGTERM each child in turn, each replaced before the next
 
 Everything runs on free ports with its data in a temporary directory, and everything is
 stopped when the block exits, however it exits.
@@ -34,6 +35,10 @@ from websockets.sync.client import connect
 from tests.chatserver import ROOT, ChatServer, run_chat_server
 
 WORKER_START_TIMEOUT_S = 30.0
+# A join reads the store when Redis has lost the room's history tail (after a Redis restart):
+# on a store of 50,000 messages that is a FerretDB scan of about 2 s, more when it is busy.
+# A shorter wait gives up on every probe and adds a scan each time.
+PROBE_TIMEOUT_S = 10.0
 
 
 def _load_localstack() -> ModuleType:
@@ -62,6 +67,9 @@ class FaultStack:
     mongo: subprocess.Popen[bytes] | None = None
     chat: ChatServer | None = None
     killed: list[int] = field(default_factory=list)
+    read_timeout_s: float | None = None
+    """How long the test's own MongoDB operations may wait for an answer (None: for ever);
+    past it they raise pymongo's NetworkTimeout instead of holding a thread."""
 
     @property
     def redis_url(self) -> str:
@@ -126,14 +134,27 @@ class FaultStack:
             return []
         return [int(child) for child in text.split()]
 
-    def kill_worker(self, pid: int | None = None) -> int:
-        """SIGKILL one daphne child (the given one, or the first); return its pid."""
+    def kill_worker(self, pid: int | None = None, *, sig: int = signal.SIGKILL) -> int:
+        """SIGKILL one daphne child (the given one, or the first); return its pid.
+
+        With sig=SIGTERM it is a graceful stop instead: the worker closes its sockets with
+        1001 and exits. Either way runchat starts a new one (wait_for_workers).
+        """
         pids = self.worker_pids()
         victim = pid if pid is not None else pids[0]
         assert victim in pids, f"{victim} is not a worker of runchat (workers: {pids})"
-        os.kill(victim, signal.SIGKILL)
+        os.kill(victim, sig)
         self.killed.append(victim)
         return victim
+
+    def rolling_restart(self, timeout: float = WORKER_START_TIMEOUT_S) -> list[int]:
+        """SIGTERM each daphne child in turn, waiting for its replacement to serve before the
+        next (a deploy's rolling restart); return the stopped pids."""
+        stopped = self.worker_pids()
+        for pid in stopped:
+            self.kill_worker(pid, sig=signal.SIGTERM)
+            self.wait_for_workers(len(stopped), timeout)
+        return stopped
 
     def wait_for_workers(self, count: int = 2, timeout: float = WORKER_START_TIMEOUT_S) -> None:
         """Block until runchat has `count` children, none of them one we killed, and each
@@ -155,8 +176,9 @@ class FaultStack:
     def _probe_worker(self) -> int:
         url = f"{self.ws_base()}/ws/rooms/faultstack-probe/?name=probe"
         with connect(url, open_timeout=2, close_timeout=1) as ws:
-            welcome = json.loads(ws.recv(timeout=2))
-            ws.recv(timeout=2)  # the history page: closing before it makes the server log errors
+            welcome = json.loads(ws.recv(timeout=PROBE_TIMEOUT_S))
+            # The history page: closing before it makes the server log errors.
+            ws.recv(timeout=PROBE_TIMEOUT_S)
         return int(welcome["worker"].rsplit("-", 1)[1])
 
     def ensure_up(self) -> None:
@@ -171,7 +193,13 @@ class FaultStack:
         """A synchronous pymongo client of the stack's FerretDB (the caller closes it)."""
         from pymongo import MongoClient
 
-        return MongoClient(self.mongo_url, tz_aware=True, serverSelectionTimeoutMS=10_000)
+        timeout_ms = None if self.read_timeout_s is None else int(self.read_timeout_s * 1000)
+        return MongoClient(
+            self.mongo_url,
+            tz_aware=True,
+            serverSelectionTimeoutMS=10_000,
+            socketTimeoutMS=timeout_ms,
+        )
 
     def stored_messages(self, room: str) -> list[dict[str, Any]]:
         """Every message document of the room, straight from MongoDB, in seq order."""

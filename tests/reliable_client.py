@@ -32,6 +32,8 @@ import websockets
 CLOSE_BAD_REQUEST = 4400
 HISTORY_LIMIT = 200
 GAP_POLL_S = 0.1
+ERROR_PAUSE_S = 5.0
+"""The page's ERROR_PAUSE_MS: a history request the server refused is not repeated at once."""
 
 
 class ClientGaveUp(RuntimeError):
@@ -522,6 +524,10 @@ class ReliableClient:
                 pending.retry_handle = asyncio.get_running_loop().call_later(
                     self.retry_delay_s, self._retry, client_id
                 )
+        elif event.get("code") == "unavailable" and client_id is None and self._request:
+            # The store failed our history request: ask again after a pause, as the page does.
+            self._request = None
+            self._last_loop_ask = time.monotonic() + ERROR_PAUSE_S
 
     def _retry(self, client_id: str) -> None:
         pending = self._pending.get(client_id)
