@@ -29,7 +29,7 @@ class ChatConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # The admin's registrations live with the other web code, not in chat/admin.py
+        # The admin's registrations live with the other web code, not in chat/web/admin.py
         # where Django's autodiscovery would look.
         import_module("chat.web.admin")
         from chat.identity import loginthrottle

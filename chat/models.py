@@ -1,4 +1,5 @@
-"""Relational chat data: name keys for look-alike checks; messages live in MongoDB (chat.store)."""
+"""Relational chat data: name keys for look-alike checks; messages live in MongoDB
+(chat.messages.store)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from django.db import models
 class Message(models.Model):
     """Stand-in so the admin lists "Messages" under Chat and has view/delete permissions.
 
-    There is no table: the admin page reads and deletes through chat.store.
+    There is no table: the admin page reads and deletes through chat.messages.store.
     """
 
     id = models.CharField(primary_key=True, max_length=24)

@@ -118,7 +118,7 @@ CHAT_PORT = env_int("CHAT_PORT", 4810)
 CHAT_WORKERS = env_int("CHAT_WORKERS", 0)  # 0 = one per CPU core
 CHAT_HISTORY_PAGE = 50
 CHAT_HISTORY_MAX_PAGE = 200
-# Each room's newest messages kept in Redis for joins (chat/historytail.py): how many
+# Each room's newest messages kept in Redis for joins (chat/messages/historytail.py): how many
 # entries (0: none, every join reads MongoDB), and how long an idle room's tail stays.
 CHAT_HISTORY_TAIL = env_int("CHAT_HISTORY_TAIL", 64)
 CHAT_HISTORY_TAIL_TTL_S = env_int("CHAT_HISTORY_TAIL_TTL_S", 86_400)
@@ -128,7 +128,7 @@ CHAT_STORE_TIMEOUT_S = env_int("CHAT_STORE_TIMEOUT_MS", 5000) / 1000
 # Messages (and schedules) one connection may send: a token bucket; 0 switches it off.
 CHAT_RATE_PER_S = env_int("CHAT_RATE_PER_S", 10)
 CHAT_RATE_BURST = env_int("CHAT_RATE_BURST", 20)
-# Reads a client asks for (chat/readlimits.py): history pages (generous: gap fills and
+# Reads a client asks for (chat/limits/readlimits.py): history pages (generous: gap fills and
 # scrolling) and searches per connection; per address, this many times that.
 CHAT_HISTORY_RATE_PER_S = env_int("CHAT_HISTORY_RATE_PER_S", 20)
 CHAT_HISTORY_BURST = env_int("CHAT_HISTORY_BURST", 100)
@@ -168,7 +168,7 @@ CHAT_JOB_EXPORT_BATCH = env_int("CHAT_JOB_EXPORT_BATCH", 500)
 # Where runchat's workers share their Prometheus samples (its metric files are emptied at
 # start); empty: a private temporary directory per runchat, removed when it stops.
 CHAT_METRICS_DIR = env_str("CHAT_METRICS_DIR", "")
-# Presence (chat/presence.py): a connection counts as present this long after its worker
+# Presence (chat/presence/store.py): a connection counts as present this long after its worker
 # last refreshed it (every third of this), so a dead worker's members vanish within it.
 CHAT_PRESENCE_TTL_MS = env_int("CHAT_PRESENCE_TTL_MS", 30_000)
 if CHAT_PRESENCE_TTL_MS < 300:
@@ -217,7 +217,7 @@ STORAGES = {
     },
 }
 
-# ---- Log-in throttling (chat/loginthrottle.py) ------------------------------------------
+# ---- Log-in throttling (chat/identity/loginthrottle.py) ------------------------------------------
 # Failed log-ins counted per username+address and per address in the `logins` cache (Redis,
 # shared by every worker) over a window that starts at the first failure; at the limit,
 # further attempts are refused without checking the password. 0 switches a limit off.

@@ -23,7 +23,7 @@ class Identity:
 
 
 def name_looks_registered(*, name: str) -> bool:
-    """True when a user account's name looks like this one (same skeleton, chat/names.py)."""
+    """True when a user account's name looks like this one (same skeleton: chat.identity.names)."""
     return NameKey.objects.filter(key=name_key(name)).exists()
 
 
@@ -32,7 +32,7 @@ def name_is_registered(name: str) -> bool:
     """True when a user account has this name or one that looks like it, in any letter case.
 
     Through database_sync_to_async, which closes stale connections around the query: the
-    consumer's dispatch does not (chat/consumers.py).
+    consumer's dispatch does not (chat/realtime/consumers.py).
     """
     return name_looks_registered(name=name)
 

@@ -1,6 +1,6 @@
 """Run the async store from sync code (admin views) on one long-lived event loop.
 
-Clients are per event loop (chat.clients), so a fresh loop per call would open a new
+Clients are per event loop (chat.infra.clients), so a fresh loop per call would open a new
 MongoDB client each time; one background loop keeps one client for the whole process.
 """
 

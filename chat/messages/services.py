@@ -1,4 +1,4 @@
-"""State changes. Each stores first, then broadcasts through chat.events."""
+"""State changes. Each stores first, then broadcasts through chat.broadcast.events."""
 
 from __future__ import annotations
 

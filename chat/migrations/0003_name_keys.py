@@ -13,7 +13,7 @@ BATCH = 1000
 def fill_name_keys(apps, schema_editor):
     """Give every existing user the name key new and saved users get from the post_save signal.
 
-    If chat.names ever folds differently, a later migration must recompute the keys.
+    If chat.identity.names ever folds differently, a later migration must recompute the keys.
     """
     user_model = apps.get_model(settings.AUTH_USER_MODEL)
     name_key_model = apps.get_model("chat", "NameKey")

@@ -1,6 +1,6 @@
-"""The Lua scripts behind chat.scheduler: each state change of a scheduled message, atomic.
+"""The Lua scripts behind chat.scheduled.store: each state change of a scheduled message, atomic.
 
-Keys and prefixes come in as KEYS/ARGV from chat.scheduler, which owns their names.
+Keys and prefixes come in as KEYS/ARGV from chat.scheduled.store, which owns their names.
 """
 
 from __future__ import annotations

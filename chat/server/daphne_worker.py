@@ -1,6 +1,6 @@
 """One daphne server process on a listening socket inherited from `runchat`.
 
-Started as `python -m chat.daphne_worker --fd N`. On SIGTERM or SIGINT it stops accepting,
+Started as `python -m chat.server.daphne_worker --fd N`. On SIGTERM or SIGINT it stops accepting,
 closes every WebSocket with 1001 (going away) so clients reconnect elsewhere, and exits.
 """
 
@@ -70,7 +70,7 @@ class GracefulServer(Server):
         """daphne's create_application with an Inbox for the connection's input queue.
 
         An asyncio.Queue costs an idle socket almost 4 KB; an Inbox, enough for the one
-        reader every application instance is, a few hundred bytes (chat/inbox.py).
+        reader every application instance is, a few hundred bytes (chat/server/inbox.py).
         """
         assert "application_instance" not in self.connections[protocol]
         inbox = Inbox()

@@ -83,7 +83,7 @@ def signup(request: HttpRequest) -> HttpResponse:
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()
-        # Named: the log-in throttle is a backend too (chat/loginthrottle.py).
+        # Named: the log-in throttle is a backend too (chat/identity/loginthrottle.py).
         auth.login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect(_next_url(request))
     return render(request, "accounts/signup.html", {"form": form, "next": _next_url(request)})

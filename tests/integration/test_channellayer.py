@@ -1,4 +1,4 @@
-"""ChatChannelLayer (chat/channellayer.py) on the real Redis: in-process consumer channels."""
+"""ChatChannelLayer (chat.server.channellayer) on the real Redis: in-process consumer channels."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The history tail in real Redis (chat/historytail.py): joins read the newest page there."""
+"""The history tail in real Redis (chat.messages.historytail): joins read the newest page there."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Presence in Redis (chat/presence.py): one entry per name, versions, expiry and heartbeats."""
+"""Presence in Redis (chat.presence.store): one entry per name, versions, expiry and heartbeats."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Coalescer (chat/coalesce.py): what is added within a key's delay goes out in one send."""
+"""Coalescer (chat.broadcast.coalesce): what is added within a key's delay goes out in one send."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What a room's history tail can answer (chat/historytail.py), without Redis."""
+"""What a room's history tail can answer (chat/messages/historytail.py), without Redis."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""How presence changes are announced (chat/events.py): when, and in what detail."""
+"""How presence changes are announced (chat/broadcast/events.py): when, and in what detail."""
 
 from __future__ import annotations
 
