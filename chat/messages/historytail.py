@@ -60,17 +60,22 @@ class Answer:
     has_more: bool
 
 
+def _by_seq(entries: Sequence[tuple[str, float]]) -> dict[int, str]:
+    by_seq: dict[int, str] = {}
+    for member, score in entries:
+        seq = int(score)
+        if member.startswith("{") or seq not in by_seq:
+            by_seq[seq] = member  # a message outranks a hole written for its seq before
+    return by_seq
+
+
 def newest(entries: Sequence[tuple[str, float]], limit: int) -> Answer | None:
     """The newest `limit` messages a tail's entries vouch for, or None if they cannot tell.
 
     They can when the seqs from the top down are unbroken (holes count) until `limit` + 1
     messages (so it is known that older ones exist) or the room's start.
     """
-    by_seq: dict[int, str] = {}
-    for member, score in entries:
-        seq = int(score)
-        if member.startswith("{") or seq not in by_seq:
-            by_seq[seq] = member  # a message outranks a hole written for its seq before
+    by_seq = _by_seq(entries)
     if not by_seq:
         return None
     texts: list[str] = []
@@ -84,6 +89,33 @@ def newest(entries: Sequence[tuple[str, float]], limit: int) -> Answer | None:
                 return Answer(texts[limit - 1 :: -1], has_more=True)
         seq -= 1
     return None
+
+
+def after(entries: Sequence[tuple[str, float]], after_seq: int) -> list[str] | None:
+    """The messages above `after_seq` a tail's entries vouch for (ascending), or None.
+
+    They do when every seq from the top down to `after_seq` + 1 is there (holes count), or
+    the room's start is reached first. Above the top nothing is stored yet that a subscribed
+    reader will not get live (a message enters the tail before it is published).
+    """
+    by_seq = _by_seq(entries)
+    if not by_seq:
+        return None
+    texts: list[str] = []
+    for seq in range(max(by_seq), after_seq, -1):
+        member = by_seq.get(seq)
+        if member is None:
+            return None
+        if member == START:
+            break
+        if not member.startswith(HOLE):
+            texts.append(member)
+    return texts[::-1]
+
+
+def holes(seqs: Sequence[int]) -> list[tuple[int, str]]:
+    """Tail entries for seqs that will never hold a message (taken by a send not stored)."""
+    return [(seq, f"{HOLE}{seq}") for seq in seqs]
 
 
 def entries_of_page(messages: Sequence[MessageOut], *, has_more: bool) -> list[tuple[int, str]]:

@@ -63,6 +63,16 @@ async def recount(room: str) -> None:
     await mongo_db()[ROOMS].update_one({"_id": room}, {"$set": figures}, upsert=True)
 
 
+async def last_seq(room: str) -> int:
+    """The room's newest seq as its figures have it: one get by `_id` (a resume's welcome).
+
+    Kept with `$max` as messages are stored; a store without isolation may leave it a
+    message behind under concurrent writes (docs/delivery.md), never ahead.
+    """
+    doc = await mongo_db()[ROOMS].find_one({"_id": room}, projection={"last_seq": 1})
+    return int(doc.get("last_seq", 0)) if doc else 0
+
+
 @dataclass(frozen=True)
 class RoomStats:
     """A room's stored message count and its newest message's seq and time."""

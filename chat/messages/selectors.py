@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
 from django.conf import settings
 from redis.exceptions import RedisError
 
+from chat.infra.singleflight import SingleFlight
 from chat.messages import historytail, roomfigures, store
 from chat.presence import store as presence
 from chat.protocol import (
@@ -43,6 +45,10 @@ async def history_page(
     return History(messages=page.messages, has_more=page.has_more, before_seq=before_seq)
 
 
+# Store reads that fill a room's tail, shared by the joins that miss it at the same time.
+_tail_fills: SingleFlight[str, store.Page] = SingleFlight()
+
+
 async def newest_page(room: str, *, limit: int = HISTORY_PAGE) -> store.Page:
     """The room's newest messages: from its history tail in Redis when that can tell, else
     from the store, whose answer then fills the tail.
@@ -54,23 +60,48 @@ async def newest_page(room: str, *, limit: int = HISTORY_PAGE) -> store.Page:
     if limit >= historytail.size():
         return await store.page_before(room, before_seq=None, limit=limit)
     try:
-        answer = historytail.newest(await historytail.read(room), limit)
-        if answer is not None:
-            messages = [MessageOut.model_validate_json(text) for text in answer.texts]
-            return store.Page(messages, answer.has_more)
+        if tail := await _tail_newest(room, limit):
+            return tail
         expected = await historytail.generation(room)
     except RedisError:
         return await store.page_before(room, before_seq=None, limit=limit)
+    # Joins that miss the tail together share one store read, which fills the tail. It may
+    # have begun before this join subscribed, so the tail (which a message enters before it
+    # is published) is asked again: it holds what came since.
+    page = await _tail_fills.run(room, partial(_fill_tail, room, expected))
+    with contextlib.suppress(RedisError):
+        if tail := await _tail_newest(room, limit):
+            return tail
+    return store.Page(page.messages[-limit:], page.has_more or len(page.messages) > limit)
+
+
+async def _tail_newest(room: str, limit: int) -> store.Page | None:
+    answer = historytail.newest(await historytail.read(room), limit)
+    if answer is None:
+        return None
+    return store.Page([MessageOut.model_validate_json(t) for t in answer.texts], answer.has_more)
+
+
+async def _fill_tail(room: str, expected: str) -> store.Page:
+    """The room's newest page from the store, written to its tail (unless it moved on)."""
     page = await store.page_before(room, before_seq=None, limit=historytail.size() - 1)
     entries = historytail.entries_of_page(page.messages, has_more=page.has_more)
     with contextlib.suppress(RedisError):  # the next join reads the store again
         await historytail.add(room, entries, expected=expected)
-    return store.Page(page.messages[-limit:], page.has_more or len(page.messages) > limit)
+    return page
 
 
 async def history_for(*, room: str, request: HistoryIn) -> History:
-    """The page a `history` request asks for: after, around or before a seq (or the newest)."""
+    """The page a member's `history` request asks for: after, around or before a seq (or the
+    newest). A gap fill is answered from the history tail when it can tell (the member is
+    subscribed: what is newer than the tail reaches it live)."""
     if request.after_seq is not None:
+        tail = await _tail_after(room, request.after_seq)
+        if tail is not None:
+            page = tail[: request.limit]
+            return History(
+                messages=page, has_more=len(tail) > len(page), after_seq=request.after_seq
+            )
         return await history_after(room=room, after_seq=request.after_seq, limit=request.limit)
     if request.around_seq is not None:
         return await history_around(room=room, around_seq=request.around_seq, limit=request.limit)
@@ -111,6 +142,10 @@ async def catch_up(*, room: str, after_seq: int) -> AsyncIterator[History]:
 
     The last page says `has_more: false`; a room with nothing newer yields one empty page.
     """
+    tail = await _tail_after(room, after_seq)
+    if tail is not None and len(tail) <= HISTORY_MAX_PAGE:
+        yield History(messages=tail, has_more=False, after_seq=after_seq)
+        return
     cursor = after_seq
     pending: list[MessageOut] | None = None
     async for messages in store.pages_after(room, after_seq=after_seq, page_size=HISTORY_MAX_PAGE):
@@ -142,8 +177,20 @@ async def room_list(
 
 
 async def last_seq(*, room: str) -> int:
-    """The highest stored seq of the room (0 for a new room)."""
-    return await store.max_seq(room)
+    """The room's highest stored seq as its kept figures say (0 for a new room): a key
+    lookup, where the store's own maximum is a scan on FerretDB."""
+    return await roomfigures.last_seq(room)
+
+
+async def _tail_after(room: str, after_seq: int) -> list[MessageOut] | None:
+    """The stored messages above `after_seq` from the room's history tail, if it can tell."""
+    if not historytail.size():
+        return None
+    try:
+        texts = historytail.after(await historytail.read(room), after_seq)
+    except RedisError:
+        return None
+    return None if texts is None else [MessageOut.model_validate_json(t) for t in texts]
 
 
 async def join_view(*, room: str) -> tuple[int, History]:

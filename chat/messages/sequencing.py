@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
+from functools import partial
 
 from chat.infra.clients import redis
+from chat.infra.singleflight import SingleFlight
 from chat.messages import store
 from chat.ops import metrics
 
@@ -28,8 +29,8 @@ return redis.call('INCRBY', KEYS[1], ARGV[2])
 """
 
 
-# Store reads of a room's highest seq in flight in this process, shared by all who wait for one.
-_highest_reads: dict[str, asyncio.Future[int]] = {}
+# Store reads of a room's highest seq, shared by all who wait for one in this process.
+_highest_reads: SingleFlight[str, int] = SingleFlight()
 
 
 def counter_key(room: str) -> str:
@@ -80,10 +81,4 @@ async def _highest_stored(room: str) -> int:
     burst from becoming one scan of the store per sender. A read that started a little
     earlier is as good as a new one: a seq stored meanwhile is caught by DuplicateSeq.
     """
-    read = _highest_reads.get(room)
-    if read is None or read.get_loop() is not asyncio.get_running_loop():
-        read = asyncio.ensure_future(store.highest_seq_ever(room))
-        _highest_reads[room] = read
-        read.add_done_callback(lambda _: _highest_reads.pop(room, None))
-    # Shielded: a waiter that times out must not cancel the read the others wait for.
-    return await asyncio.shield(read)
+    return await _highest_reads.run(room, partial(store.highest_seq_ever, room))

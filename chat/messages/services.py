@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from pymongo.errors import PyMongoError
+from pymongo.errors import PyMongoError, ServerSelectionTimeoutError
 from redis.exceptions import RedisError
 
 from chat.broadcast import events
@@ -132,21 +133,39 @@ async def _store_drafts(room: str, drafts: list[_Draft]) -> list[MessageOut | Ex
         )
         for i, d in enumerate(drafts)
     ]
-    outcomes = await store.insert_messages(
-        [(message, draft.client_id) for message, draft in zip(messages, drafts, strict=True)]
-    )
+    try:
+        outcomes = await store.insert_messages(
+            [(message, draft.client_id) for message, draft in zip(messages, drafts, strict=True)]
+        )
+    except ServerSelectionTimeoutError:
+        # No server was reached, so nothing was written: the whole block stays unused.
+        await _unused(room, [message.seq for message in messages])
+        raise
     results: list[MessageOut | Exception] = []
+    unused: list[int] = []
     for draft, message, outcome in zip(drafts, messages, outcomes, strict=True):
         if outcome is None:
             metrics.MESSAGES_STORED.inc()
             results.append(message)
-        elif isinstance(outcome, store.DuplicateClientId):
-            results.append(outcome.original)
         elif isinstance(outcome, store.DuplicateSeq):
             results.append(await _store_alone(room, draft))
         else:
-            results.append(outcome)
+            unused.append(message.seq)
+            is_resend = isinstance(outcome, store.DuplicateClientId)
+            results.append(outcome.original if is_resend else outcome)
+    await _unused(room, unused)
     return results
+
+
+async def _unused(room: str, seqs: list[int]) -> None:
+    """Mark seqs a group took but stored nothing under as holes in the room's history tail.
+
+    Seqs are never reused, so a hole is final; without it the tail's run of seqs breaks at
+    every resend, and each resume and gap fill after a restart would read the store.
+    """
+    if seqs:
+        with contextlib.suppress(RedisError):
+            await historytail.add(room, historytail.holes(seqs))
 
 
 async def _broadcast_group(room: str, results: Sequence[MessageOut | BaseException]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from chat.messages.historytail import HOLE, START, entries_of_page, newest
+from chat.messages.historytail import HOLE, START, after, entries_of_page, holes, newest
 from chat.protocol import MessageOut
 
 
@@ -67,3 +67,27 @@ def test_a_store_page_proves_its_messages_the_holes_between_and_the_start() -> N
     assert entries_of_page([], has_more=False) == [(0, START)]
     answer = newest(tail(*entries), 50)
     assert answer is not None and seqs(answer.texts) == [2, 5] and not answer.has_more
+
+
+def test_after_answers_with_everything_above_the_cursor_when_the_run_reaches_it() -> None:
+    entries = tail(*((m.seq, m.encode()) for m in map(message, [5, 6, 7, 9, 10])), (8, f"{HOLE}8"))
+    assert seqs(after(entries, 6) or []) == [7, 9, 10]
+    assert after(entries, 10) == [] and after(entries, 12) == []
+
+
+def test_after_cannot_tell_below_the_tail_or_across_a_missing_seq() -> None:
+    entries = tail(*((m.seq, m.encode()) for m in map(message, [5, 6, 8, 9])))
+    assert after(entries, 3) is None  # 4 is not in the tail
+    assert after(entries, 6) is None  # 7 is missing: a message that never reached it
+    assert seqs(after(entries, 7) or []) == [8, 9]
+    assert after([], 0) is None
+
+
+def test_after_stops_at_the_room_start() -> None:
+    entries = tail((0, START), *((m.seq, m.encode()) for m in map(message, [1, 2])))
+    assert seqs(after(entries, 0) or []) == [1, 2]
+
+
+def test_holes_mark_seqs_that_never_hold_a_message() -> None:
+    entries = tail(*((m.seq, m.encode()) for m in map(message, [3, 5])), *holes([4, 6]))
+    assert seqs(after(entries, 2) or []) == [3, 5]
