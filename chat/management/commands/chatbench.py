@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import sys
@@ -11,20 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from bench.chatbench import BenchConfig, format_report, run_bench
-from chat.management.argtypes import positive_int
-
-
-def _non_negative(kind: type[int] | type[float]) -> Any:
-    def parse(raw: str) -> int | float:
-        try:
-            value = kind(raw)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{raw!r} is not a number") from None
-        if value < 0:
-            raise argparse.ArgumentTypeError("must not be negative")
-        return value
-
-    return parse
+from chat.management.argtypes import non_negative, positive_int
 
 
 class Command(BaseCommand):
@@ -48,13 +34,13 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--rate",
-            type=_non_negative(float),
+            type=non_negative(float),
             default=defaults.rate,
             help="messages/s per sender; 0 = as fast as the socket (and --window) allows",
         )
         parser.add_argument(
             "--window",
-            type=_non_negative(int),
+            type=non_negative(int),
             default=defaults.window,
             help="unacknowledged messages per sender; 1 = wait for each ack, 0 = no limit",
         )
@@ -63,12 +49,12 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--idle-timeout",
-            type=_non_negative(float),
+            type=non_negative(float),
             default=defaults.idle_timeout,
             help="a receiver stops after this many seconds without a message of this run",
         )
         parser.add_argument(
-            "--connect-timeout", type=_non_negative(float), default=defaults.connect_timeout
+            "--connect-timeout", type=non_negative(float), default=defaults.connect_timeout
         )
         parser.add_argument("--json", action="store_true", help="print one JSON object")
         parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
