@@ -7,8 +7,6 @@ import re
 import stat
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from playwright.sync_api import Browser, Page, expect
 from tests.chatserver import ROOT, ChatServer, run_chat_server
 from tests.conftest import require_services
 from tests.e2e.browser import PageOpener, join, page_opener
+from tests.e2e.test_http import get
 
 HASHED_JS = re.compile(r"/static/chat/(?P<module>[a-z]+)\.[0-9a-f]{12}\.js")
 
@@ -48,15 +47,6 @@ def server(tmp_path_factory: pytest.TempPathFactory, key_file: Path) -> Iterator
     )
     with run_chat_server(workers=2, env=env) as running:
         yield running
-
-
-def get(url: str) -> tuple[int, dict[str, str], bytes]:
-    """Status, headers and body of a GET, errors included."""
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), exc.read()
 
 
 def test_page_and_its_hashed_scripts_and_styles_load(server: ChatServer) -> None:
