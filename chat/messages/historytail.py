@@ -124,11 +124,7 @@ def entries_of_page(messages: Sequence[MessageOut], *, has_more: bool) -> list[t
     entries = [(m.seq, m.encode()) for m in messages]
     seqs = {m.seq for m in messages}
     if messages:
-        entries += [
-            (seq, f"{HOLE}{seq}")
-            for seq in range(messages[0].seq, messages[-1].seq)
-            if seq not in seqs
-        ]
+        entries += holes([s for s in range(messages[0].seq, messages[-1].seq) if s not in seqs])
     if not has_more:
         entries.append(((messages[0].seq if messages else 1) - 1, START))
     return entries
