@@ -7,6 +7,8 @@ a catch-up after lost broadcasts starts (chat.broadcast.recovery).
 
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 from pymongo.errors import PyMongoError
 
@@ -18,7 +20,9 @@ from chat.ops import metrics
 from chat.protocol import CLOSE_TRY_AGAIN, History, Welcome, owner_group
 from chat.protocol.layer import ChatMessage, ChatPresence, ChatTyping, JobNotice
 from chat.realtime.outbox import Outbox
-from chat.realtime.socket import SocketConsumer, log
+from chat.realtime.socket import SocketConsumer
+
+log = logging.getLogger(__name__)
 
 
 class RoomMember(SocketConsumer):
