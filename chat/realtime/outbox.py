@@ -58,8 +58,10 @@ class Outbox:
     The first event queued starts a flush on the event loop's next turn; whatever is queued
     before it runs (the same tick) or while its send is in flight (a server whose send
     waits for the socket) leaves in the same frame or the next one. An idle connection gets
-    each event alone and at once. More than `limit_bytes` waiting means the client stopped
-    reading: nothing more is queued and `on_overflow` is called once.
+    each event alone and at once. More than `limit_bytes` waiting behind a send that has
+    not returned means the client stopped reading: nothing more is queued and `on_overflow`
+    is called once. A burst bigger than that reaching an idle connection in one tick (a
+    coalesced group of large messages) is sent, not taken for a stalled client.
     """
 
     def __init__(
@@ -76,6 +78,7 @@ class Outbox:
         self._pending_bytes = 0
         self._flushing: asyncio.Task[None] | None = None
         self._closing: asyncio.Task[None] | None = None
+        self._sending = False
         self.overflowed = False
 
     @property
@@ -91,7 +94,7 @@ class Outbox:
             self._pending.append(text)
             self._pending_bytes += len(text)
         loop = asyncio.get_running_loop()
-        if self._pending_bytes > self._limit:
+        if self._sending and self._pending_bytes > self._limit:
             self.overflowed = True
             self._pending, self._pending_bytes = [], 0
             self._closing = loop.create_task(self._on_overflow())
@@ -103,10 +106,13 @@ class Outbox:
             while self._pending:
                 texts, self._pending, self._pending_bytes = self._pending, [], 0
                 for frame in split_frames(texts):
+                    self._sending = True
                     await self._send(frame_of(frame))
+                    self._sending = False
         except OSError as exc:
             # The connection went away under the send; nothing left here can reach it.
             log.debug("outbox dropped %d events: %s", len(self._pending), exc)
             self._pending, self._pending_bytes = [], 0
         finally:
+            self._sending = False
             self._flushing = None

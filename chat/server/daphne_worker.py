@@ -106,8 +106,7 @@ class GracefulServer(Server):
             port.stopListening()
         for protocol in self._websockets():
             if protocol.state == protocol.STATE_OPEN:
-                # autobahn's sendClose refuses 1001 (it allows 1000 and 3000-4999 only).
-                protocol.sendCloseFrame(code=CLOSE_GOING_AWAY, isReply=False)
+                protocol.serverClose(CLOSE_GOING_AWAY)
             elif protocol.transport is not None:
                 protocol.transport.abortConnection()
         self._stop_when_closed(time.monotonic() + CLOSE_GRACE_S)

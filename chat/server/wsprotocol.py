@@ -8,7 +8,10 @@ An idle WebSocket costs its worker what stays referenced from its protocol objec
   need a 3.3 KB dict; under 86 fit in 1.5 KB);
 - forgets the opening handshake once the socket is open: the raw request and response,
   the parsed headers and query, daphne's cleaned headers and its parsed request (its path,
-  which daphne logs on close, is kept).
+  which daphne logs on close, is kept);
+- closes with the RFC 6455 codes a server sends (1001 going away, 1011 internal error,
+  1013 try again later), which autobahn's sendClose refuses: it allows only 1000 and
+  3000-4999 and raises on the rest, leaving the socket open.
 
 Import after daphne.server, which installs Twisted's asyncio reactor.
 """
@@ -40,6 +43,10 @@ _HANDSHAKE_ONLY = (
     "root_path",
     "server_addr",
 )
+
+
+# Close codes RFC 6455 gives a server that autobahn's sendClose will not send.
+SERVER_CLOSE_CODES = frozenset({1001, 1011, 1012, 1013, 1014})
 
 
 class _Request:
@@ -78,6 +85,13 @@ class LeanWebSocketProtocol(WebSocketProtocol):
         self.request = _Request(self.request.path)
         for name in _HANDSHAKE_ONLY:
             self.__dict__.pop(name, None)
+
+    def serverClose(self, code: int | None = None) -> None:
+        """The application's close: RFC codes autobahn refuses go out as a plain close frame."""
+        if code in SERVER_CLOSE_CODES:
+            self.sendCloseFrame(code=code, isReply=False)
+        else:
+            super().serverClose(code)
 
 
 # A forgotten attribute reads as None rather than raising, should anything still look.

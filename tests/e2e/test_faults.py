@@ -27,6 +27,10 @@ pytestmark = pytest.mark.services
 STORE_TIMEOUT_MS = 2000
 BURST_TIMEOUT_S = 60.0
 SETTLE_TIMEOUT_S = 30.0
+# Between sends of a burst a store fault must hit: 100 sends then take 2 s or more, so
+# the sends after the fault starts outlast the stopping server (unpaced, a fast machine
+# acked them all before Redis was down).
+FAULT_PACE_S = 0.02
 
 
 @pytest.fixture(scope="module")
@@ -263,7 +267,7 @@ async def test_redis_restart_loses_no_message(faults: FaultStack, room: str) -> 
         await asyncio.to_thread(faults.restart_redis, down_s=1.0)
 
     try:
-        await run_burst(burst, per_sender=100, window=20, fault=restart)
+        await run_burst(burst, per_sender=100, window=20, pace_s=FAULT_PACE_S, fault=restart)
         await finish("redis_restart", burst)
         assert sum(s.stats.not_stored for s in burst.senders) > 0, "no send ever failed"
     finally:
@@ -279,7 +283,7 @@ async def test_mongo_restart_senders_retry_until_stored(faults: FaultStack, room
         await asyncio.to_thread(faults.restart_mongo, down_s=STORE_TIMEOUT_MS / 1000 + 1, hard=True)
 
     try:
-        await run_burst(burst, per_sender=100, window=20, fault=restart)
+        await run_burst(burst, per_sender=100, window=20, pace_s=FAULT_PACE_S, fault=restart)
         await finish("mongo_restart", burst)
         assert sum(s.stats.not_stored for s in burst.senders) > 0, "no send ever failed"
     finally:

@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import struct
 import weakref
 from typing import Any
 
 from chat.server.daphne_worker import GracefulServer  # isort: skip (installs the reactor)
+import pytest
 from autobahn.websocket.protocol import WebSocketServerProtocol
 from daphne.http_protocol import HTTPFactory
 from daphne.ws_protocol import WebSocketFactory
@@ -52,6 +54,23 @@ def http_factory_of(app: Any) -> HTTPFactory:
     return HTTPFactory(server)
 
 
+async def upgraded(app: Any) -> tuple[Any, StringTransport, weakref.ref[Any]]:
+    """A socket upgraded through daphne's HTTP channel once the application accepted it,
+    and a weak reference to that HTTP channel."""
+    channel = http_factory_of(app).buildProtocol(IPv4Address("TCP", "127.0.0.1", 5555))
+    transport = StringTransport(peerAddress=IPv4Address("TCP", "127.0.0.1", 5555))
+    channel.makeConnection(transport)
+    channel.dataReceived(UPGRADE)
+    channel_ref = weakref.ref(channel)
+    del channel
+    for _ in range(100):  # the application runs on this loop: let it accept
+        if transport.value().startswith(b"HTTP/1.1 101"):
+            break
+        await asyncio.sleep(0.01)
+    assert transport.value().startswith(b"HTTP/1.1 101")
+    return transport.protocol, transport, channel_ref
+
+
 async def test_an_upgraded_socket_forgets_its_handshake_and_still_carries_frames() -> None:
     seen: dict[str, Any] = {}
     echoed = asyncio.Event()
@@ -64,20 +83,9 @@ async def test_an_upgraded_socket_forgets_its_handshake_and_still_carries_frames
         await send({"type": "websocket.send", "text": "back"})
         echoed.set()
 
-    channel = http_factory_of(app).buildProtocol(IPv4Address("TCP", "127.0.0.1", 5555))
-    transport = StringTransport(peerAddress=IPv4Address("TCP", "127.0.0.1", 5555))
-    channel.makeConnection(transport)
-    channel_ref = weakref.ref(channel)
-    channel.dataReceived(UPGRADE)
-    del channel
-    protocol = transport.protocol
-    for _ in range(100):  # the application runs on this loop: let it accept
-        if transport.value().startswith(b"HTTP/1.1 101"):
-            break
-        await asyncio.sleep(0.01)
+    protocol, transport, channel_ref = await upgraded(app)
 
     assert isinstance(protocol, LeanWebSocketProtocol)
-    assert transport.value().startswith(b"HTTP/1.1 101")
     assert isinstance(seen["inbox"], Inbox)
     assert (b"cookie", b"sessionid=abc") in seen["scope"]["headers"]
     # What the open socket no longer keeps: the handshake, and autobahn's copied settings.
@@ -96,3 +104,25 @@ async def test_an_upgraded_socket_forgets_its_handshake_and_still_carries_frames
     await asyncio.wait_for(echoed.wait(), WAIT_S)
     assert seen["received"] == {"type": "websocket.receive", "text": "hi"}
     assert transport.value() == b"\x81\x04back"
+
+
+@pytest.mark.parametrize("code", [1000, 1001, 1011, 1013, 4429])
+async def test_the_application_closes_with_any_code_a_server_may_send(code: int) -> None:
+    """1011 and 1013 go out as close frames too (autobahn's sendClose raises on them)."""
+    closing = asyncio.Event()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await closing.wait()
+        await send({"type": "websocket.close", "code": code})
+
+    protocol, transport, _ = await upgraded(app)
+    transport.clear()
+    closing.set()
+    for _ in range(100):
+        if transport.value():
+            break
+        await asyncio.sleep(0.01)
+    assert transport.value() == b"\x88\x02" + struct.pack("!H", code)
+    assert protocol.state == protocol.STATE_CLOSING

@@ -68,6 +68,8 @@ def test_autobahn_protocol_still_copies_its_settings_and_opens_as_overridden() -
     assert callable(WebSocketServerProtocol._connectionMade)
     assert "code" in parameters(WebSocketServerProtocol.sendCloseFrame)
     assert "isReply" in parameters(WebSocketServerProtocol.sendCloseFrame)
+    # serverClose sends RFC codes itself while autobahn's sendClose refuses them.
+    assert "3000 <= code <= 4999" in inspect.getsource(WebSocketServerProtocol.sendClose)
     assert WebSocketServerProtocol.STATE_OPEN is not None
     assert "failByDrop" in inspect.signature(WebSocketServerFactory.setProtocolOptions).parameters
     assert issubclass(Disconnected, Exception)

@@ -129,6 +129,16 @@ async def test_a_backlog_past_the_limit_closes_once_and_queues_nothing_more() ->
     assert outbox.overflowed and outbox.pending == 0
 
 
+async def test_a_burst_past_the_limit_reaching_an_idle_connection_is_sent() -> None:
+    """Many events in one tick, nothing in flight: the client is not cut off for it."""
+    send = Recorder()
+    outbox = Outbox(send, limit_bytes=3 * len(event(1)), on_overflow=no_overflow)
+    outbox.push([event(n) for n in range(10)])
+    await settle()
+    assert not outbox.overflowed
+    assert [e["seq"] for e in send.events()] == list(range(10))
+
+
 async def test_a_connection_lost_under_a_send_drops_the_rest_quietly() -> None:
     """The send raises OSError (socket gone): the flush ends, later pushes still work."""
     attempts: list[str] = []
