@@ -14,7 +14,6 @@ import os
 import signal
 import socket
 import time
-import weakref
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -47,7 +46,8 @@ class GracefulServer(Server):
         super().__init__(*args, **kwargs)
         self.ports: list[Any] = []
         self.stopping = False
-        self._sized: weakref.WeakSet[WebSocketProtocol] = weakref.WeakSet()
+        # Set by main(): the kernel send buffer each WebSocket gets as it connects.
+        self.socket_send_buffer: int | None = None
         # Set by main() when this worker also delivers scheduled messages.
         self.scheduler: WorkerScheduler | None = None
         # Set by main(): the presence changes waiting to be announced.
@@ -73,6 +73,7 @@ class GracefulServer(Server):
         reader every application instance is, a few hundred bytes (chat/server/inbox.py).
         """
         assert "application_instance" not in self.connections[protocol]
+        self._cap_send_buffer(protocol)
         inbox = Inbox()
         scope.setdefault("asgi", {"version": "3.0"})
         instance = self.application(
@@ -82,6 +83,20 @@ class GracefulServer(Server):
             return None
         self.connections[protocol]["application_instance"] = asyncio.ensure_future(instance)
         return inbox
+
+    def _cap_send_buffer(self, protocol: Any) -> None:
+        """Cap the socket's kernel send buffer before anything is sent on it.
+
+        Linux grows an uncapped one up to tcp_wmem's maximum (4 MiB by default), so a
+        client that never reads would take a burst into the kernel unseen by the watcher;
+        capping it later does not shrink what is already queued.
+        """
+        transport = protocol.transport
+        if self.socket_send_buffer and transport is not None:
+            with contextlib.suppress(OSError, AttributeError):
+                transport.getHandle().setsockopt(
+                    socket.SOL_SOCKET, socket.SO_SNDBUF, self.socket_send_buffer
+                )
 
     def protocol_disconnected(self, protocol: Any) -> None:
         super().protocol_disconnected(protocol)
@@ -111,30 +126,25 @@ class GracefulServer(Server):
                 protocol.transport.abortConnection()
         self._stop_when_closed(time.monotonic() + CLOSE_GRACE_S)
 
-    def watch_outgoing_buffers(self, limit: int, kernel_buffer: int) -> None:
+    def watch_outgoing_buffers(self, limit: int) -> None:
         """Disconnect clients that do not read, before their backlog grows without bound.
 
         Twisted buffers whatever the kernel will not take yet; a client that stops reading
         would make that buffer (and this process) grow with every broadcast. The kernel's
-        own send buffer is capped too, so the limit is reached after a bounded backlog.
+        own send buffer is capped too (_cap_send_buffer), so the limit is reached after a
+        bounded backlog.
         """
         for protocol in self._websockets():
             transport = protocol.transport
             if transport is None:
                 continue
-            if protocol not in self._sized:
-                self._sized.add(protocol)
-                with contextlib.suppress(OSError, AttributeError):
-                    transport.getHandle().setsockopt(
-                        socket.SOL_SOCKET, socket.SO_SNDBUF, kernel_buffer
-                    )
             if _buffered_bytes(transport) > limit:
                 log.warning(
                     "closing a websocket whose client does not read (%d bytes queued)",
                     _buffered_bytes(transport),
                 )
                 transport.abortConnection()
-        reactor.callLater(BUFFER_CHECK_S, self.watch_outgoing_buffers, limit, kernel_buffer)
+        reactor.callLater(BUFFER_CHECK_S, self.watch_outgoing_buffers, limit)
 
     def _websockets(self) -> list[WebSocketProtocol]:
         return [
@@ -204,11 +214,9 @@ def main() -> None:
         # A timed call runs inside the asyncio loop (callWhenRunning runs before it starts).
         reactor.callLater(0, server.scheduler.start)
 
+    server.socket_send_buffer = settings.CHAT_SOCKET_SEND_BUFFER
     reactor.callLater(
-        BUFFER_CHECK_S,
-        server.watch_outgoing_buffers,
-        settings.CHAT_MAX_OUTGOING_BYTES,
-        settings.CHAT_SOCKET_SEND_BUFFER,
+        BUFFER_CHECK_S, server.watch_outgoing_buffers, settings.CHAT_MAX_OUTGOING_BYTES
     )
 
     def on_signal(signum: int, frame: Any) -> None:
