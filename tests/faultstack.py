@@ -134,6 +134,13 @@ class FaultStack:
             return []
         return [int(child) for child in text.split()]
 
+    def log_worker_tasks(self) -> None:
+        """Have every worker log where its tasks wait (SIGUSR1), for a failure's report."""
+        for pid in self.worker_pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGUSR1)
+        time.sleep(1.0)  # the workers log on their next loop turn
+
     def kill_worker(self, pid: int | None = None, *, sig: int = signal.SIGKILL) -> int:
         """SIGKILL one daphne child (the given one, or the first); return its pid.
 

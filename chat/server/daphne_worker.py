@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import time
+from collections import Counter
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -224,7 +225,28 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGUSR1, lambda signum, frame: reactor.callFromThread(log_tasks))
     server.run()
+
+
+def _awaiting(coro: Any) -> list[str]:
+    """The chain of coroutines a task is suspended in, outermost first."""
+    chain = []
+    while coro is not None and len(chain) < 16:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is not None:
+            chain.append(f"{frame.f_code.co_qualname}:{frame.f_lineno}")
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    return chain
+
+
+def log_tasks() -> None:
+    """Log where every task of this worker waits (SIGUSR1): for a worker that stalls."""
+    waiting = Counter()
+    for task in asyncio.all_tasks():
+        waiting[" > ".join(_awaiting(task.get_coro()))] += 1
+    for where, count in waiting.most_common():
+        log.warning("tasks waiting: %dx %s", count, where)
 
 
 if __name__ == "__main__":

@@ -390,6 +390,9 @@ async def steady_scenario(
         if "fault_s" not in burst.timings:
             raise AssertionError("\n".join(problems))
         await settle_and_check(name, burst, problems, check)
+    except AssertionError:
+        await asyncio.to_thread(stack.log_worker_tasks)
+        raise
     finally:
         with contextlib.suppress(PyMongoError):  # deleting the room is a scan, bounded too
             await burst.close()
