@@ -63,9 +63,12 @@ node_modules/.package-lock.json: package.json package-lock.json
 	tools/ensure-debian-packages.sh npm=npm
 	npm ci --no-audit --no-fund
 
-$(FERRETDB): tools/ferretdb/main.go tools/ferretdb/go.mod tools/ferretdb/go.sum
+# Built against a copy of FerretDB's module with the fixes of tools/ferretdb/overlay.py.
+$(FERRETDB): tools/ferretdb/main.go tools/ferretdb/go.mod tools/ferretdb/go.sum tools/ferretdb/overlay.py
 	@command -v go >/dev/null || { echo "Go 1.24+ is needed to build the local MongoDB-compatible server (FerretDB)"; exit 1; }
-	cd tools/ferretdb && CGO_ENABLED=0 go build -o ../../$(FERRETDB) .
+	cd tools/ferretdb && go mod download github.com/FerretDB/FerretDB && \
+		$(PYTHON) overlay.py "$$(go list -m -f '{{.Dir}}' github.com/FerretDB/FerretDB)" ../../var/build/ferretdb && \
+		CGO_ENABLED=0 go build -modfile ../../var/build/ferretdb/go.mod -o ../../$(FERRETDB) .
 
 clean:
 	rm -rf $(VENV) var/bin node_modules

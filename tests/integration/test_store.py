@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from bson import ObjectId
 
+from chat.infra.clients import mongo_db
 from chat.messages import store
+from chat.messages.documents import MESSAGES
 from chat.protocol import MessageOut
 
 
@@ -152,3 +155,19 @@ async def test_a_document_the_driver_cannot_encode_fails_alone(room: str) -> Non
         1,
         3,
     ]
+
+
+async def test_a_lookup_by_id_is_answered_by_the_id_index(room: str) -> None:
+    """Resends, room figures and other key reads go by `_id`: never a collection scan.
+
+    MongoDB's plan is an id or index stage; the embedded FerretDB's, SQLite's, says
+    `USING INDEX` only with tools/ferretdb/overlay.py's fix (unfixed: `SCAN`).
+    """
+    message = make(room, 1)
+    await store.insert_message(message)
+    explained = await mongo_db().command(
+        "explain", {"find": MESSAGES, "filter": {"_id": ObjectId(message.id)}}
+    )
+    plan = json.dumps(explained["queryPlanner"], default=str)
+    assert "COLLSCAN" not in plan and "detail=SCAN" not in plan, plan
+    assert any(stage in plan for stage in ("USING INDEX", "IDHACK", "IXSCAN", "EXPRESS")), plan
