@@ -39,20 +39,14 @@ class Member(Protocol):
 
 
 _members: weakref.WeakSet[Member] = weakref.WeakSet()
-_watchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]] = (
-    weakref.WeakKeyDictionary()
-)
 # Where each member's catch-up starts: its forwarded seq when broadcasts were first at risk.
 _marks: weakref.WeakKeyDictionary[Member, int] = weakref.WeakKeyDictionary()
 _broadcast_failed = False
 
 
 def join(member: Member) -> None:
-    """Watch over a new member; starts this loop's Redis watcher on first use."""
+    """Watch over a new member (the worker runs `watch`)."""
     _members.add(member)
-    loop = asyncio.get_running_loop()
-    if loop not in _watchers or _watchers[loop].done():
-        _watchers[loop] = loop.create_task(_watch(), name="chat-redis-watch")
 
 
 def leave(member: Member) -> None:
@@ -81,7 +75,8 @@ async def _redis_answers() -> bool:
     return True
 
 
-async def _watch() -> None:
+async def watch() -> None:
+    """The worker's Redis watcher: catch members up once Redis answers again."""
     global _broadcast_failed
     healthy = True
     while True:

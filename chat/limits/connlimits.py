@@ -69,7 +69,6 @@ class _Worker:
     """This process's open connections: conn id -> client address."""
 
     open: dict[str, str] = field(default_factory=dict)
-    renewer: asyncio.Task[None] | None = None
 
 
 _workers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Worker] = (
@@ -126,8 +125,6 @@ async def admit(
         if verdict != "ok":
             return verdict
     worker.open[conn_id] = address
-    if worker.renewer is None or worker.renewer.done():
-        worker.renewer = asyncio.get_running_loop().create_task(_renew_forever(worker))
     return None
 
 
@@ -143,7 +140,9 @@ async def release(conn_id: str) -> None:
         log.info("connection %s not released in Redis: %s", conn_id, exc)
 
 
-async def _renew_forever(worker: _Worker) -> None:
+async def renew_forever() -> None:
+    """The worker's lease renewal: its open connections keep counting while it lives."""
+    worker = _worker()
     while True:
         await asyncio.sleep(RENEW_EVERY_S)
         open_now = list(worker.open.items())

@@ -20,7 +20,7 @@ async def presence_join(*, room: str, name: str, conn: str) -> None:
     Best effort like typing: without Redis the chat goes on and presence catches up on the
     next heartbeat.
     """
-    presence.track(room=room, name=name, conn=conn, on_beat=presence_beat)
+    presence.track(room=room, name=name, conn=conn)
     try:
         if version := await presence.add(room=room, name=name, conn=conn):
             event = PresenceJoin(name=name, version=version)
@@ -45,3 +45,8 @@ async def presence_beat(room: str, beat: presence.Beat) -> None:
         events.notify_presence(room=room, event=PresenceJoin(name=name, version=beat.version))
     for name in beat.gone:
         events.notify_presence(room=room, event=PresenceLeave(name=name, version=beat.version))
+
+
+async def heartbeat_forever() -> None:
+    """The worker's presence heartbeat, announcing who came back and who is gone."""
+    await presence.beat_forever(presence_beat)

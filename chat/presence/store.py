@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -250,19 +249,13 @@ async def occupied_rooms(limit: int) -> list[str]:
 
 # room -> {conn: name} for the connections this process serves.
 _local: dict[str, dict[str, str]] = {}
-_beaters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]] = (
-    weakref.WeakKeyDictionary()
-)
 
 BeatHandler = Callable[[str, Beat], Awaitable[None]]
 
 
-def track(*, room: str, name: str, conn: str, on_beat: BeatHandler) -> None:
-    """Remember a local connection, so the heartbeat keeps it present; starts the heartbeat."""
+def track(*, room: str, name: str, conn: str) -> None:
+    """Remember a local connection, so the heartbeat (`beat_forever`) keeps it present."""
     _local.setdefault(room, {})[conn] = name
-    loop = asyncio.get_running_loop()
-    if loop not in _beaters or _beaters[loop].done():
-        _beaters[loop] = loop.create_task(_beat_forever(on_beat), name="chat-presence-heartbeat")
 
 
 def local_count(room: str) -> int:
@@ -291,7 +284,8 @@ async def beat_once(on_beat: BeatHandler) -> None:
             await on_beat(room, beat)
 
 
-async def _beat_forever(on_beat: BeatHandler) -> None:
+async def beat_forever(on_beat: BeatHandler) -> None:
+    """The worker's presence heartbeat, a third of the presence TTL apart."""
     while True:
         await asyncio.sleep(_ttl_ms() / 3000)
         try:

@@ -26,6 +26,7 @@ from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 from twisted.internet import reactor
 
 from chat.protocol import CLOSE_GOING_AWAY
+from chat.server.background import BackgroundLoops, worker_loops
 from chat.server.inbox import Inbox
 from chat.server.wsprotocol import LeanWebSocketProtocol
 
@@ -53,6 +54,8 @@ class GracefulServer(Server):
         self.scheduler: WorkerScheduler | None = None
         # Set by main(): the presence changes waiting to be announced.
         self.announcements: Coalescer[str, PresenceChange] | None = None
+        # Set by main(): the loops every worker runs (chat/server/background.py).
+        self.background: BackgroundLoops | None = None
 
     @property
     def ws_factory(self) -> WebSocketFactory:
@@ -161,6 +164,8 @@ class GracefulServer(Server):
         sent = self.announcements is None or self.announcements.idle
         done = self._open_sockets() == 0 and sent
         if done or time.monotonic() >= deadline:
+            if self.background is not None:
+                self.background.stop()
             reactor.stop()
         else:
             reactor.callLater(0.05, self._stop_when_closed, deadline)
@@ -215,6 +220,8 @@ def main() -> None:
         # A timed call runs inside the asyncio loop (callWhenRunning runs before it starts).
         reactor.callLater(0, server.scheduler.start)
 
+    server.background = BackgroundLoops(worker_loops())
+    reactor.callLater(0, server.background.start)
     server.socket_send_buffer = settings.CHAT_SOCKET_SEND_BUFFER
     reactor.callLater(
         BUFFER_CHECK_S, server.watch_outgoing_buffers, settings.CHAT_MAX_OUTGOING_BYTES

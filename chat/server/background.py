@@ -1,0 +1,62 @@
+"""The loops a worker runs beside its connections, started and stopped with the worker.
+
+The Redis watcher (chat.broadcast.recovery.watch) catches members up after Redis was away;
+the presence heartbeat (chat.presence.services.heartbeat_forever) keeps this worker's
+connections present and sweeps those of dead workers; the lease renewal
+(chat.limits.connlimits.renew_forever) keeps its connections counted per address. The
+scheduler (chat.scheduled.loop) and the presence announcements have their own start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+Loop = Callable[[], Coroutine[Any, Any, None]]
+
+
+def worker_loops() -> dict[str, Loop]:
+    """What every worker runs, by task name (imported once Django is set up)."""
+    from chat.broadcast import recovery
+    from chat.limits import connlimits
+    from chat.presence import services as presence
+
+    return {
+        "chat-redis-watch": recovery.watch,
+        "chat-presence-heartbeat": presence.heartbeat_forever,
+        "chat-lease-renewal": connlimits.renew_forever,
+    }
+
+
+class BackgroundLoops:
+    """Named loops started together on the running event loop and cancelled together."""
+
+    def __init__(self, loops: dict[str, Loop]) -> None:
+        self.loops = loops
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+
+    def start(self) -> None:
+        """Start every loop that is not running (call on the worker's event loop)."""
+        loop = asyncio.get_running_loop()
+        for name, run in self.loops.items():
+            if name not in self.tasks or self.tasks[name].done():
+                self.tasks[name] = loop.create_task(self._logged(name, run), name=name)
+
+    def stop(self) -> None:
+        """Cancel them all: the worker is stopping."""
+        for task in self.tasks.values():
+            task.cancel()
+        self.tasks.clear()
+
+    @staticmethod
+    async def _logged(name: str, run: Loop) -> None:
+        try:
+            await run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("background loop %s ended", name)
