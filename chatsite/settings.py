@@ -118,9 +118,10 @@ CHAT_PORT = env_int("CHAT_PORT", 4810)
 CHAT_WORKERS = env_int("CHAT_WORKERS", 0)  # 0 = one per CPU core
 CHAT_HISTORY_PAGE = 50
 CHAT_HISTORY_MAX_PAGE = 200
-# Each room's newest messages kept in Redis for joins (chat/messages/historytail.py): how many
-# entries (0: none, every join reads MongoDB), and how long an idle room's tail stays.
-CHAT_HISTORY_TAIL = env_int("CHAT_HISTORY_TAIL", 64)
+# Each room's newest messages kept in Redis for joins and short resumes
+# (chat/messages/historytail.py): how many entries (0: none, every join reads MongoDB; the
+# steady fault suite's rolling restart needs the depth), and how long an idle room's tail stays.
+CHAT_HISTORY_TAIL = env_int("CHAT_HISTORY_TAIL", 1000)
 CHAT_HISTORY_TAIL_TTL_S = env_int("CHAT_HISTORY_TAIL_TTL_S", 86_400)
 CHAT_MAX_TEXT = 4000
 CHAT_MAX_FRAME_BYTES = 64 * 1024

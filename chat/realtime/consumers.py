@@ -55,6 +55,11 @@ log = logging.getLogger(__name__)
 
 # The page sends `typing` every few seconds while a user types; relaying more often is noise.
 TYPING_INTERVAL_S = 2.0
+# Reads answered beside the connection's other frames: a page of history or a search can
+# take a store scan, which must not hold up the client's messages behind it.
+READS = (HistoryIn, SearchIn, ScheduledListIn)
+# A connection's reads at once; past that it stops reading frames until one is answered.
+MAX_READS_IN_FLIGHT = 4
 UNAVAILABLE = "the message history is unavailable right now; try again"
 UNAVAILABLE_SCHEDULED = "scheduled messages are unavailable right now; try again"
 
@@ -69,8 +74,9 @@ class ChatConsumer(RoomMember):
     reads: readlimits.ConnectionReads | None = None
     # When this connection last had its typing relayed (monotonic seconds).
     typing_relayed_at: float = -TYPING_INTERVAL_S
-    # This client's messages being stored (made on first use).
+    # This client's messages being stored, and its reads being answered (made on first use).
     _posts: InFlight | None = None
+    _reads: InFlight | None = None
 
     async def connect(self) -> None:
         current_id.set(self.conn_id)
@@ -145,14 +151,29 @@ class ChatConsumer(RoomMember):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if not self.joined:
             return
-        event: AnyClientEvent | None = None
         try:
             event = parse_client_event(text_data if text_data is not None else bytes_data or b"")
-            if isinstance(event, MessageIn):
-                metrics.MESSAGES_RECEIVED.inc()
-            else:
-                # Anything else sees this client's earlier messages stored (a history read).
-                await self.posts().drain()
+        except ProtocolError as exc:
+            await self.send_error(exc, client_id=None)
+            return
+        if isinstance(event, MessageIn):
+            metrics.MESSAGES_RECEIVED.inc()
+            await self.answer(event)
+            return
+        # Anything else sees this client's earlier messages stored (a history read).
+        earlier = self.posts().started()
+        if isinstance(event, READS):
+            if self._reads is None:
+                self._reads = InFlight(MAX_READS_IN_FLIGHT)
+            await self._reads.start(self.answer(event, after=earlier))
+        else:
+            await self.answer(event, after=earlier)
+
+    async def answer(self, event: AnyClientEvent, *, after: list[Any] | None = None) -> None:
+        """Run the event's handler (once `after` has finished); its failure is an `error`."""
+        try:
+            if after:
+                await InFlight.finished(after)
             await self.handler(event)(event)
         except (ProtocolError, ServiceError) as exc:
             await self.send_error(exc, client_id=getattr(event, "client_id", None))
@@ -162,6 +183,11 @@ class ChatConsumer(RoomMember):
         except RedisError:
             log.warning("scheduled list failed in room %s", self.room, exc_info=True)
             await self.send_event(Error(code="unavailable", message=UNAVAILABLE_SCHEDULED))
+        except Exception:
+            if not isinstance(event, READS):
+                raise  # SocketConsumer.dispatch answers it
+            log.exception("conn=%s failed on %s", self.conn_id, event.type)
+            await self.send_event(Error(code="internal_error", message=INTERNAL_ERROR))
 
     def posts(self) -> InFlight:
         """This connection's messages being stored."""

@@ -1,4 +1,5 @@
-"""A connection's sends in flight: several stored at once, a bounded number, in order of arrival."""
+"""A connection's work in flight: its sends stored several at once, its slow reads beside
+them; a bounded number of each, started in order of arrival."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ MAX_IN_FLIGHT = 64
 
 
 class InFlight:
-    """Runs a connection's message sends concurrently, at most `limit` at a time.
+    """Runs a connection's tasks of one kind concurrently, at most `limit` at a time.
 
     Tasks start in the order they are given, so the writes they submit keep that order
     (their seqs follow the order the client sent them in).
@@ -40,13 +41,18 @@ class InFlight:
         self._tasks.add(task)
         task.add_done_callback(self._finished)
 
-    async def drain(self) -> None:
-        """Wait until everything started so far has finished."""
-        while self._tasks:
-            await asyncio.wait(list(self._tasks))
+    def started(self) -> list[asyncio.Task[None]]:
+        """What is in flight now (to wait for later with `finished`)."""
+        return list(self._tasks)
+
+    @staticmethod
+    async def finished(tasks: list[asyncio.Task[None]]) -> None:
+        """Wait until these have finished, not what started after them."""
+        if tasks:
+            await asyncio.wait(tasks)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         self._freed.set()
         if not task.cancelled() and task.exception() is not None:
-            log.error("a send failed unexpectedly", exc_info=task.exception())
+            log.error("a connection's task failed unexpectedly", exc_info=task.exception())

@@ -227,6 +227,7 @@ async def steady_load_through(burst: Burst, fault: Fault) -> list[str]:
         try:
             await asyncio.wait_for(sending, SEND_AFTER_FAULT_S)
         except (TimeoutError, ClientGaveUp) as exc:
+            await asyncio.to_thread(burst.stack.log_worker_tasks)  # while the stall lasts
             sent = sum(len(sender.sent) for sender in burst.senders)
             return [f"{sent} messages sent {SEND_AFTER_FAULT_S}s after the fault: {exc!r}"]
         sent_at = time.monotonic()
@@ -237,6 +238,7 @@ async def steady_load_through(burst: Burst, fault: Fault) -> list[str]:
                 ACK_BOUND_S,
             )
         except (TimeoutError, ClientGaveUp) as exc:
+            await asyncio.to_thread(burst.stack.log_worker_tasks)
             pending = [c for sender in burst.senders for c in sender.pending]
             return [
                 f"{len(pending)} messages not acked {ACK_BOUND_S}s after the fault and the "
@@ -390,9 +392,6 @@ async def steady_scenario(
         if "fault_s" not in burst.timings:
             raise AssertionError("\n".join(problems))
         await settle_and_check(name, burst, problems, check)
-    except AssertionError:
-        await asyncio.to_thread(stack.log_worker_tasks)
-        raise
     finally:
         with contextlib.suppress(PyMongoError):  # deleting the room is a scan, bounded too
             await burst.close()
@@ -506,11 +505,6 @@ async def test_steady_load_through_a_killed_worker(faults: FaultStack, room: str
     await steady_scenario(faults, room, "steady_kill_worker", kill, check)
 
 
-@pytest.mark.xfail(
-    run=False,
-    reason="open (issue 20): after both workers restart, 150 in-flight sends of the three "
-    "senders are never answered while every resume reads 50,000 documents from FerretDB",
-)
 async def test_steady_load_through_a_rolling_restart(faults: FaultStack, room: str) -> None:
     """Each worker SIGTERMed in turn under steady load (a deploy): every client moves, none lost."""
     stopped: list[int] = []
@@ -540,8 +534,10 @@ async def test_steady_load_through_a_redis_restart(faults: FaultStack, room: str
 
 @pytest.mark.xfail(
     run=False,
-    reason="open (issue 20): once FerretDB is back, each gap fill and resume of the hole the "
-    "failed sends left reads the whole collection, and the senders' windows stall",
+    reason="open (issue 20): once FerretDB is back every send is stored and acknowledged, but "
+    "the failed sends leave about 280 unused seqs: with the 750 messages that is more than the "
+    "history tail holds, so the receivers' gap fills each read the whole collection (1-2 s, "
+    "23 at once) and they do not hold every seq within the settle bound",
 )
 async def test_steady_load_through_a_ferretdb_outage(faults: FaultStack, room: str) -> None:
     """FerretDB down for 10 s under steady load: what failed is resent and stored once."""

@@ -1,4 +1,4 @@
-"""A connection's sends in flight: bounded, started in order, drained on demand."""
+"""A connection's tasks in flight: bounded, started in order, waited for on demand."""
 
 from __future__ import annotations
 
@@ -24,23 +24,30 @@ async def test_work_starts_in_order_and_at_most_limit_run_at_once() -> None:
     assert started == [1, 2] and not third.done()
     gate.set()
     await asyncio.wait_for(third, 1)
-    await asyncio.wait_for(inflight.drain(), 1)
+    await asyncio.wait_for(InFlight.finished(inflight.started()), 1)
     assert started == [1, 2, 3] and inflight.running == 0
 
 
-async def test_drain_waits_for_everything_started() -> None:
-    """After drain, every started piece of work has finished."""
+async def test_finished_waits_for_what_was_started_not_for_what_came_after() -> None:
+    """A read waits for the sends before it; a send started later does not hold it up."""
     inflight = InFlight(limit=10)
     done: list[int] = []
+    later = asyncio.Event()
 
     async def work(n: int) -> None:
         await asyncio.sleep(0.01 * n)
         done.append(n)
 
+    async def slow() -> None:
+        await later.wait()
+
     for n in (3, 1, 2):
         await inflight.start(work(n))
-    await asyncio.wait_for(inflight.drain(), 1)
-    assert sorted(done) == [1, 2, 3]
+    earlier = inflight.started()
+    await inflight.start(slow())
+    await asyncio.wait_for(InFlight.finished(earlier), 1)
+    assert sorted(done) == [1, 2, 3] and inflight.running == 1
+    later.set()
 
 
 async def test_a_failing_piece_of_work_frees_its_slot() -> None:
@@ -55,5 +62,5 @@ async def test_a_failing_piece_of_work_frees_its_slot() -> None:
 
     await inflight.start(boom())
     await asyncio.wait_for(inflight.start(fine()), 1)
-    await asyncio.wait_for(inflight.drain(), 1)
+    await asyncio.wait_for(InFlight.finished(inflight.started()), 1)
     assert inflight.running == 0
