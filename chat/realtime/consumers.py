@@ -4,9 +4,10 @@ services the REST API shares (chat.limits, chat.identity)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -169,11 +170,13 @@ class ChatConsumer(RoomMember):
         else:
             await self.answer(event, after=earlier)
 
-    async def answer(self, event: AnyClientEvent, *, after: list[Any] | None = None) -> None:
-        """Run the event's handler (once `after` has finished); its failure is an `error`."""
+    async def answer(
+        self, event: AnyClientEvent, *, after: Sequence[asyncio.Task[None]] = ()
+    ) -> None:
+        """Run the event's handler (once `after` has finished); its failure is an `error`,
+        also where it runs beside the receive loop (a read), out of SocketConsumer's reach."""
         try:
-            if after:
-                await InFlight.finished(after)
+            await InFlight.finished(after)
             await self.handler(event)(event)
         except (ProtocolError, ServiceError) as exc:
             await self.send_error(exc, client_id=getattr(event, "client_id", None))
@@ -184,8 +187,6 @@ class ChatConsumer(RoomMember):
             log.warning("scheduled list failed in room %s", self.room, exc_info=True)
             await self.send_event(Error(code="unavailable", message=UNAVAILABLE_SCHEDULED))
         except Exception:
-            if not isinstance(event, READS):
-                raise  # SocketConsumer.dispatch answers it
             log.exception("conn=%s failed on %s", self.conn_id, event.type)
             await self.send_event(Error(code="internal_error", message=INTERNAL_ERROR))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ class InFlight:
         return list(self._tasks)
 
     @staticmethod
-    async def finished(tasks: list[asyncio.Task[None]]) -> None:
+    async def finished(tasks: Sequence[asyncio.Task[None]]) -> None:
         """Wait until these have finished, not what started after them."""
         if tasks:
             await asyncio.wait(tasks)

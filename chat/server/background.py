@@ -17,6 +17,8 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 Loop = Callable[[], Coroutine[Any, Any, None]]
+# A loop that failed runs again after this: the worker must not go on without it.
+RESTART_S = 1.0
 
 
 def worker_loops() -> dict[str, Loop]:
@@ -33,18 +35,19 @@ def worker_loops() -> dict[str, Loop]:
 
 
 class BackgroundLoops:
-    """Named loops started together on the running event loop and cancelled together."""
+    """Named loops started together on the running event loop, each run again when it
+    fails, and cancelled together."""
 
-    def __init__(self, loops: dict[str, Loop]) -> None:
+    def __init__(self, loops: dict[str, Loop], *, restart_s: float = RESTART_S) -> None:
         self.loops = loops
+        self.restart_s = restart_s
         self.tasks: dict[str, asyncio.Task[None]] = {}
 
     def start(self) -> None:
-        """Start every loop that is not running (call on the worker's event loop)."""
+        """Start every loop (call once, on the worker's event loop)."""
         loop = asyncio.get_running_loop()
         for name, run in self.loops.items():
-            if name not in self.tasks or self.tasks[name].done():
-                self.tasks[name] = loop.create_task(self._logged(name, run), name=name)
+            self.tasks[name] = loop.create_task(self._kept(name, run), name=name)
 
     def stop(self) -> None:
         """Cancel them all: the worker is stopping."""
@@ -52,11 +55,12 @@ class BackgroundLoops:
             task.cancel()
         self.tasks.clear()
 
-    @staticmethod
-    async def _logged(name: str, run: Loop) -> None:
-        try:
-            await run()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("background loop %s ended", name)
+    async def _kept(self, name: str, run: Loop) -> None:
+        while True:
+            try:
+                await run()
+            except Exception:
+                log.exception("background loop %s failed; running it again", name)
+            else:
+                log.warning("background loop %s returned; running it again", name)
+            await asyncio.sleep(self.restart_s)
