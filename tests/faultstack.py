@@ -32,6 +32,7 @@ from typing import Any
 import websockets
 from websockets.sync.client import connect
 
+from chat.messages.documents import MESSAGES
 from tests.chatserver import ROOT, ChatServer, run_chat_server
 
 WORKER_START_TIMEOUT_S = 30.0
@@ -211,13 +212,13 @@ class FaultStack:
     def stored_messages(self, room: str) -> list[dict[str, Any]]:
         """Every message document of the room, straight from MongoDB, in seq order."""
         with self.mongo_client() as client:
-            cursor = client[self.mongo_db]["messages"].find({"room": room}).sort("seq", 1)
+            cursor = client[self.mongo_db][MESSAGES].find({"room": room}).sort("seq", 1)
             return list(cursor)
 
     def delete_room(self, room: str) -> None:
         """Delete the room's messages: FerretDB scans every stored message on each query."""
         with self.mongo_client() as client:
-            client[self.mongo_db]["messages"].delete_many({"room": room})
+            client[self.mongo_db][MESSAGES].delete_many({"room": room})
 
 
 def _stop(process: subprocess.Popen[bytes], *, hard: bool) -> None:

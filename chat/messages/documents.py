@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from bson import ObjectId
 
 from chat.protocol import MessageOut
 
-MESSAGES = "messages"
+# One document per message, its `_id` derived from room and seq (`message_id`): the one key
+# FerretDB looks up without reading the whole collection (docs/performance.md#store-shape).
+MESSAGES = "messages_by_seq"
+# Before that shape: `_id` random or derived from the client_id; copied by chat.messages.migration.
+LEGACY_MESSAGES = "messages"
+# Per room and client_id (`client_id_key`): the seq its message took, so a resend's original
+# is two gets by key. Written after the message; the unique index on messages decides.
+CLIENT_IDS = "client_ids"
 # Per room: the floor for sequence numbers, raised before messages are deleted, so a counter
 # re-seeded after deletes never hands out the seq of a deleted message again; and its
 # figures (messages, last_seq, last_ts), kept as messages are stored and deleted.
@@ -17,9 +25,24 @@ ROOMS = "rooms"
 META = "meta"
 
 
+def _key(*parts: str) -> ObjectId:
+    joined = "\0".join(parts).encode("utf-8", "surrogatepass")
+    return ObjectId(hashlib.blake2b(joined, digest_size=12).digest())
+
+
+def message_id(room: str, seq: int) -> str:
+    """The id of the room's message with this seq: each seq is stored at most once."""
+    return str(_key("seq", room, str(seq)))
+
+
+def client_id_key(room: str, client_id: str) -> ObjectId:
+    """The `_id` of the room's CLIENT_IDS entry for this client_id."""
+    return _key("client_id", room, client_id)
+
+
 def to_doc(message: MessageOut, client_id: str | None = None) -> dict[str, Any]:
     return {
-        "_id": ObjectId(message.id),
+        "_id": ObjectId(message_id(message.room, message.seq)),
         "room": message.room,
         "seq": message.seq,
         "client_id": client_id or f"srv-{message.id}",

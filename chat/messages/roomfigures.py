@@ -52,15 +52,39 @@ async def count_stored(room: str, *, count: int, last_seq: int, last_ts: datetim
 
 
 async def recount(room: str) -> None:
-    """Set the room's figures from what it holds (after deletes, which are rare)."""
-    count = await mongo_db()[MESSAGES].count_documents({"room": room})
-    newest = await mongo_db()[MESSAGES].find_one(
+    """Set the room's figures from what it holds (after deletes, which are rare).
+
+    Also its `first_seq`, where history walks stop (chat.messages.store): the oldest stored,
+    or past the highest ever once none is left.
+    """
+    messages = mongo_db()[MESSAGES]
+    count = await messages.count_documents({"room": room})
+    newest = await messages.find_one(
         {"room": room}, projection={"seq": 1, "ts": 1}, sort=[("seq", DESCENDING)]
     )
+    oldest = await messages.find_one(
+        {"room": room}, projection={"seq": 1}, sort=[("seq", ASCENDING)]
+    )
     figures: dict[str, Any] = {"messages": count}
-    if newest is not None:
-        figures |= {"last_seq": newest["seq"], "last_ts": newest["ts"]}
+    if newest is not None and oldest is not None:
+        figures |= {"last_seq": newest["seq"], "last_ts": newest["ts"], "first_seq": oldest["seq"]}
+    else:
+        doc = await mongo_db()[ROOMS].find_one({"_id": room}) or {}
+        figures["first_seq"] = max(int(doc.get("seq_floor", 0)), int(doc.get("last_seq", 0))) + 1
     await mongo_db()[ROOMS].update_one({"_id": room}, {"$set": figures}, upsert=True)
+
+
+async def seq_span(room: str, *, top: int | None = None) -> tuple[int, int]:
+    """The seqs the room's stored messages lie between: (first, last), both included.
+
+    `last` is the figures' newest seq, or `top` when higher (the seq counter, which no
+    stored seq exceeds, where the figures may lag a concurrent write); one get by `_id`.
+    """
+    doc = await mongo_db()[ROOMS].find_one(
+        {"_id": room}, projection={"first_seq": 1, "last_seq": 1}
+    )
+    doc = doc or {}
+    return max(1, int(doc.get("first_seq", 1))), max(int(doc.get("last_seq", 0)), top or 0)
 
 
 async def last_seq(room: str) -> int:

@@ -6,9 +6,8 @@ import random
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from bson import ObjectId
-
 from chat.messages import historytail, sequencing, store
+from chat.messages.documents import message_id
 from chat.protocol import MessageOut
 
 BATCH_SIZE = 1000
@@ -58,7 +57,7 @@ def build_messages(
     """`count` messages with seqs first_seq.., random authors and varied text."""
     return [
         MessageOut(
-            id=str(ObjectId()),
+            id=message_id(room, seq),
             seq=seq,
             room=room,
             author=rng.choice(AUTHORS),

@@ -12,7 +12,7 @@ from django.conf import settings
 from redis.exceptions import RedisError
 
 from chat.infra.singleflight import SingleFlight
-from chat.messages import historytail, roomfigures, store
+from chat.messages import historytail, roomfigures, sequencing, store
 from chat.presence import store as presence
 from chat.protocol import (
     HISTORY_MAX_PAGE,
@@ -41,7 +41,7 @@ async def history_page(
     *, room: str, before_seq: int | None = None, limit: int = HISTORY_PAGE
 ) -> History:
     """The page of messages older than `before_seq` (the newest page when it is None)."""
-    page = await store.page_before(room, before_seq=before_seq, limit=limit)
+    page = await store.page_before(room, before_seq=before_seq, limit=limit, top=await _top(room))
     return History(messages=page.messages, has_more=page.has_more, before_seq=before_seq)
 
 
@@ -58,7 +58,7 @@ async def newest_page(room: str, *, limit: int = HISTORY_PAGE) -> store.Page:
     not subscribed (REST, a client's own history request) reads the store.
     """
     if limit >= historytail.size():
-        return await store.page_before(room, before_seq=None, limit=limit)
+        return await store.page_before(room, before_seq=None, limit=limit, top=await _top(room))
     try:
         if tail := await _tail_newest(room, limit):
             return tail
@@ -84,7 +84,9 @@ async def _tail_newest(room: str, limit: int) -> store.Page | None:
 
 async def _fill_tail(room: str, expected: str) -> store.Page:
     """The room's newest page from the store, written to its tail (unless it moved on)."""
-    page = await store.page_before(room, before_seq=None, limit=historytail.size() - 1)
+    page = await store.page_before(
+        room, before_seq=None, limit=historytail.size() - 1, top=await _top(room)
+    )
     entries = historytail.entries_of_page(page.messages, has_more=page.has_more)
     with contextlib.suppress(RedisError):  # the next join reads the store again
         await historytail.add(room, entries, expected=expected)
@@ -110,7 +112,7 @@ async def history_for(*, room: str, request: HistoryIn) -> History:
 
 async def history_after(*, room: str, after_seq: int, limit: int = HISTORY_PAGE) -> History:
     """The oldest `limit` messages newer than `after_seq` (a gap fill)."""
-    page = await store.page_after(room, after_seq=after_seq, limit=limit)
+    page = await store.page_after(room, after_seq=after_seq, limit=limit, top=await _top(room))
     return History(messages=page.messages, has_more=page.has_more, after_seq=after_seq)
 
 
@@ -119,8 +121,11 @@ async def history_around(*, room: str, around_seq: int, limit: int = HISTORY_PAG
 
     `has_more`: older ones exist; `has_newer`: newer ones exist.
     """
-    older = await store.page_before(room, before_seq=around_seq + 1, limit=limit // 2 + 1)
-    newer = await store.page_after(room, after_seq=around_seq, limit=limit - len(older.messages))
+    top = await _top(room)
+    older = await store.page_before(room, before_seq=around_seq + 1, limit=limit // 2 + 1, top=top)
+    newer = await store.page_after(
+        room, after_seq=around_seq, limit=limit - len(older.messages), top=top
+    )
     return History(
         messages=older.messages + newer.messages,
         has_more=older.has_more,
@@ -148,7 +153,10 @@ async def catch_up(*, room: str, after_seq: int) -> AsyncIterator[History]:
         return
     cursor = after_seq
     pending: list[MessageOut] | None = None
-    async for messages in store.pages_after(room, after_seq=after_seq, page_size=HISTORY_MAX_PAGE):
+    pages = store.pages_after(
+        room, after_seq=after_seq, page_size=HISTORY_MAX_PAGE, top=await _top(room)
+    )
+    async for messages in pages:
         # Hold each page back until the next one exists, so has_more is known when sending.
         if pending is not None:
             yield History(messages=pending, has_more=True, after_seq=cursor)
@@ -180,6 +188,15 @@ async def last_seq(*, room: str) -> int:
     """The room's highest stored seq as its kept figures say (0 for a new room): a key
     lookup, where the store's own maximum is a scan on FerretDB."""
     return await roomfigures.last_seq(room)
+
+
+async def _top(room: str) -> int | None:
+    """The room's seq counter, above every stored seq (where the room's figures may lag a
+    concurrent write), or None when Redis cannot tell: where history walks start."""
+    try:
+        return await sequencing.allocated(room)
+    except RedisError:
+        return None
 
 
 async def _tail_after(room: str, after_seq: int) -> list[MessageOut] | None:

@@ -38,6 +38,12 @@ def counter_key(room: str) -> str:
     return f"chat:seq:{room}"
 
 
+@metrics.redis_op("allocated_seq")
+async def allocated(room: str) -> int:
+    """The room's highest seq handed out (0 when the counter is gone): none stored is higher."""
+    return int(await redis().get(counter_key(room)) or 0)
+
+
 async def next_seq(room: str) -> int:
     """Allocate the next seq of the room."""
     return await next_seqs(room, 1)

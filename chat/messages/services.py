@@ -123,7 +123,7 @@ async def _store_drafts(room: str, drafts: list[_Draft]) -> list[MessageOut | Ex
     ts = now()
     messages = [
         MessageOut(
-            id=store.message_id(room, d.client_id),
+            id=store.message_id(room, first + i),
             seq=first + i,
             room=room,
             author=d.author,
@@ -233,7 +233,7 @@ async def store_with_seq(
         seq = await sequencing.next_seq(room)
     for _ in range(_MAX_SEQ_ATTEMPTS):
         message = MessageOut(
-            id=store.message_id(room, client_id),
+            id=store.message_id(room, seq),
             seq=seq,
             room=room,
             author=author,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -13,12 +13,20 @@ from typing import Any
 from bson import ObjectId
 from bson.errors import InvalidDocument, InvalidId
 from pymongo import ASCENDING, DESCENDING
-from pymongo.errors import BulkWriteError, OperationFailure
+from pymongo.errors import BulkWriteError, OperationFailure, PyMongoError
 from redis.exceptions import RedisError
 
 from chat.infra.clients import mongo_db
-from chat.messages import historytail, roomfigures
-from chat.messages.documents import MESSAGES, ROOMS, from_doc, to_doc
+from chat.messages import historytail, migration, roomfigures
+from chat.messages.documents import (
+    CLIENT_IDS,
+    MESSAGES,
+    ROOMS,
+    client_id_key,
+    from_doc,
+    message_id,
+    to_doc,
+)
 from chat.ops import metrics
 from chat.protocol import MessageOut
 
@@ -55,6 +63,11 @@ async def ensure_indexes() -> None:
         [("room", ASCENDING), ("client_id", ASCENDING)], unique=True, name="room_client_id"
     )
     await coll.create_index([("ts", ASCENDING)], name="ts")
+    copied = await migration.migrate_store(
+        lambda done, total: log.info("store shape: %d of %d messages copied", done, total)
+    )
+    if copied:
+        log.info("store shape: %d messages now keyed by room and seq", copied)
     await roomfigures.backfill()
 
 
@@ -62,18 +75,6 @@ _DUPLICATE_KEY = 11000
 # What BSON encoding raises for a document it cannot take (services validate before, so
 # this is the last line of defence).
 _UNENCODABLE = (InvalidDocument, UnicodeEncodeError, OverflowError)
-
-
-def message_id(room: str, client_id: str | None) -> str:
-    """A new message's id: derived from room and client_id when the sender gave one.
-
-    So a resend's original is found by `_id`, the one key FerretDB looks up without a scan
-    (docs/delivery.md#resends); a message without a client_id never has a resend.
-    """
-    if client_id is None:
-        return str(ObjectId())
-    key = f"{room}\0{client_id}".encode("utf-8", "surrogatepass")
-    return str(ObjectId(hashlib.blake2b(key, digest_size=12).digest()))
 
 
 async def insert_message(message: MessageOut, *, client_id: str | None = None) -> None:
@@ -112,8 +113,15 @@ async def insert_messages(
                 outcomes[error["index"]] = OperationFailure(
                     error.get("errmsg", ""), error.get("code")
                 )
-        # Both unique indexes raise the same error (FerretDB does not say which), so ask.
-        originals = await _originals([entries[index] for index in duplicates])
+        # Both unique keys raise the same error (FerretDB does not say which), so ask.
+        originals = await _originals(
+            entries[0][0].room,
+            [
+                (entries[index][0].seq, client_id)
+                for index in duplicates
+                if (client_id := entries[index][1])
+            ],
+        )
         for index in duplicates:
             message, client_id = entries[index]
             original = originals.get(client_id) if client_id else None
@@ -122,48 +130,114 @@ async def insert_messages(
                 if original is not None
                 else DuplicateSeq(f"{message.room}#{message.seq}")
             )
-    stored = [
-        message for (message, _), outcome in zip(entries, outcomes, strict=True) if not outcome
-    ]
+    stored = [entry for entry, outcome in zip(entries, outcomes, strict=True) if not outcome]
     if stored:
-        newest = max(stored, key=lambda message: message.seq)
-        await roomfigures.count_stored(
-            newest.room, count=len(stored), last_seq=newest.seq, last_ts=newest.ts
+        newest = max((message for message, _ in stored), key=lambda message: message.seq)
+        await asyncio.gather(
+            roomfigures.count_stored(
+                newest.room, count=len(stored), last_seq=newest.seq, last_ts=newest.ts
+            ),
+            _note_client_ids(stored),
         )
     return outcomes
 
 
-async def _originals(entries: list[tuple[MessageOut, str | None]]) -> dict[str, MessageOut]:
-    """The stored originals of these would-be duplicates, by client_id (one room).
+async def _note_client_ids(stored: list[tuple[MessageOut, str | None]]) -> None:
+    """Record each stored message's seq under its client_id, for `_originals`.
 
-    By `_id` (message_id), concurrently: each an indexed get, also on FerretDB, where `$in`
-    scans. What that misses (a message stored before ids were derived, or a seq taken)
-    is looked for in one query by client_id for all of them.
+    Best effort: the unique index decided already, and what is not noted here is found by
+    the slower query `_originals` falls back to.
     """
-    wanted = [(message, client_id) for message, client_id in entries if client_id]
+    docs = [
+        {"_id": client_id_key(message.room, client_id), "seq": message.seq}
+        for message, client_id in stored
+        if client_id
+    ]
+    if not docs:
+        return
+    coll = mongo_db()[CLIENT_IDS]
+    try:
+        await coll.insert_many(docs, ordered=False)
+    except BulkWriteError as exc:
+        # One left by a deleted message with the same client_id: this one replaces it.
+        for error in exc.details.get("writeErrors", []):
+            if error.get("code") == _DUPLICATE_KEY:
+                doc = docs[error["index"]]
+                with contextlib.suppress(PyMongoError):
+                    await coll.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+    except PyMongoError as exc:
+        log.warning("client_ids of %d stored messages not noted: %s", len(docs), exc)
+
+
+async def _originals(room: str, wanted: list[tuple[int, str]]) -> dict[str, MessageOut]:
+    """The stored originals of would-be duplicates (the seq each tried, its client_id) of
+    one room, by client_id.
+
+    By key, concurrently: the seq noted under each client_id, then the messages at those
+    seqs and at the seqs tried (a seq taken by another message explains a duplicate too);
+    FerretDB answers `$in` and any other filter by reading the whole collection. Only what
+    that leaves unexplained (a client_id not noted) is looked for by a query.
+    """
     if not wanted:
         return {}
-    coll = mongo_db()[MESSAGES]
-    docs = await asyncio.gather(
+    client_ids = {client_id for _, client_id in wanted}
+    noted = await asyncio.gather(
         *(
-            coll.find_one({"_id": ObjectId(message_id(message.room, client_id))})
-            for message, client_id in wanted
+            mongo_db()[CLIENT_IDS].find_one({"_id": client_id_key(room, client_id)})
+            for _, client_id in wanted
         )
     )
-    found = {doc["client_id"]: from_doc(doc) for doc in docs if doc is not None}
-    missing = [client_id for _, client_id in wanted if client_id not in found]
-    if missing:
-        room = wanted[0][0].room
-        async for doc in coll.find({"room": room, "client_id": {"$in": missing}}):
+    tried = [seq for seq, _ in wanted]
+    by_seq = await _get(room, sorted({int(doc["seq"]) for doc in noted if doc} | set(tried)))
+    found = {s.client_id: s.message for s in by_seq.values() if s.client_id in client_ids}
+    unexplained = [cid for seq, cid in wanted if cid not in found and seq not in by_seq]
+    if unexplained:
+        query = {"room": room, "client_id": {"$in": unexplained}}
+        async for doc in mongo_db()[MESSAGES].find(query):
             found[doc["client_id"]] = from_doc(doc)
     return found
+
+
+@dataclass(frozen=True)
+class _Stored:
+    message: MessageOut
+    client_id: str
+
+
+async def _get(room: str, seqs: list[int]) -> dict[int, _Stored]:
+    """The room's stored messages at these seqs, by seq (absent where none is stored)."""
+    if not seqs:
+        return {}
+    coll = mongo_db()[MESSAGES]
+    ids = [ObjectId(message_id(room, seq)) for seq in seqs]
+    if await _gets_one_by_one():
+        docs = [
+            doc
+            for doc in await asyncio.gather(*(coll.find_one({"_id": key}) for key in ids))
+            if doc is not None
+        ]
+    else:
+        docs = await coll.find({"_id": {"$in": ids}}).to_list(length=len(ids))
+    return {int(doc["seq"]): _Stored(from_doc(doc), doc["client_id"]) for doc in docs}
+
+
+_one_by_one: bool | None = None
+
+
+async def _gets_one_by_one() -> bool:
+    """Whether the server answers only a lone `_id` by key (FerretDB: `$in` is a scan),
+    so a batch of gets is sent as concurrent single gets. Asked once per process."""
+    global _one_by_one
+    if _one_by_one is None:
+        info = await mongo_db().client.admin.command("buildInfo")
+        _one_by_one = "ferretdbVersion" in info or "ferretdb" in info
+    return _one_by_one
 
 
 @metrics.mongo_op("find_by_client_id")
 async def find_by_client_id(room: str, client_id: str) -> MessageOut | None:
     """The message of the room stored under this client_id, if any."""
-    doc = await mongo_db()[MESSAGES].find_one({"room": room, "client_id": client_id})
-    return from_doc(doc) if doc else None
+    return (await _originals(room, [(0, client_id)])).get(client_id)
 
 
 async def insert_many(messages: list[MessageOut]) -> int:
@@ -201,29 +275,62 @@ async def _raise_seq_floors(affected: list[str]) -> None:
         )
 
 
+# Seqs one page read asks for by key before a range query finishes it: each hole (a seq a
+# failed write took, a deleted message) costs one miss, and the range query is a scan on
+# FerretDB (docs/performance.md#store-shape).
+_PROBE_BUDGET = 2048
+
+
+async def _walk(room: str, *, start: int, end: int, step: int, want: int) -> list[MessageOut]:
+    """Up to `want` stored messages from seq `start` toward `end` (both included), in walk
+    order (`step` 1 upward, -1 downward): windows of gets by key, doubling while holes show."""
+    found: list[MessageOut] = []
+    at, budget, window = start, _PROBE_BUDGET, 0
+    while len(found) < want and (end - at) * step >= 0:
+        if budget <= 0:
+            found += await _range(room, start=at, end=end, step=step, limit=want - len(found))
+            break
+        window = min(budget, (end - at) * step + 1, max(want - len(found), window * 2))
+        seqs = list(range(at, at + step * window, step))
+        got = await _get(room, seqs)
+        found += [got[seq].message for seq in seqs if seq in got]
+        at += step * window
+        budget -= window
+    return found[:want]
+
+
+async def _range(room: str, *, start: int, end: int, step: int, limit: int) -> list[MessageOut]:
+    low, high = sorted((start, end))
+    cursor = (
+        mongo_db()[MESSAGES]
+        .find({"room": room, "seq": {"$gte": low, "$lte": high}})
+        .sort("seq", ASCENDING if step > 0 else DESCENDING)
+        .limit(limit)
+    )
+    return [from_doc(doc) for doc in await cursor.to_list(length=limit)]
+
+
 @metrics.mongo_op("page_before")
-async def page_before(room: str, *, before_seq: int | None, limit: int) -> Page:
-    """The `limit` newest messages below `before_seq` (or the newest overall)."""
-    query: dict[str, Any] = {"room": room}
-    if before_seq is not None:
-        query["seq"] = {"$lt": before_seq}
-    cursor = mongo_db()[MESSAGES].find(query).sort("seq", DESCENDING).limit(limit + 1)
-    docs = await cursor.to_list(length=limit + 1)
-    has_more = len(docs) > limit
-    return Page([from_doc(d) for d in reversed(docs[:limit])], has_more)
+async def page_before(
+    room: str, *, before_seq: int | None, limit: int, top: int | None = None
+) -> Page:
+    """The `limit` newest messages below `before_seq` (or the newest overall).
+
+    `top`: a seq no stored one exceeds (the room's seq counter) when the caller has it;
+    the room's figures bound the walk otherwise.
+    """
+    first, last = await roomfigures.seq_span(room, top=top)
+    high = last if before_seq is None else min(last, before_seq - 1)
+    found = await _walk(room, start=high, end=first, step=-1, want=limit + 1)
+    return Page(list(reversed(found[:limit])), len(found) > limit)
 
 
 @metrics.mongo_op("page_after")
-async def page_after(room: str, *, after_seq: int, limit: int) -> Page:
+async def page_after(room: str, *, after_seq: int, limit: int, top: int | None = None) -> Page:
     """The `limit` oldest messages above `after_seq`; `has_more` when newer ones exist."""
-    cursor = (
-        mongo_db()[MESSAGES]
-        .find({"room": room, "seq": {"$gt": after_seq}})
-        .sort("seq", ASCENDING)
-        .limit(limit + 1)
-    )
-    docs = await cursor.to_list(length=limit + 1)
-    return Page([from_doc(d) for d in docs[:limit]], len(docs) > limit)
+    first, last = await roomfigures.seq_span(room, top=top)
+    found = await _walk(room, start=max(first, after_seq + 1), end=last, step=1, want=limit + 1)
+    return Page(found[:limit], len(found) > limit)
 
 
 async def search(room: str, *, text: str, before_seq: int | None, limit: int) -> Page:
@@ -242,27 +349,19 @@ async def search(room: str, *, text: str, before_seq: int | None, limit: int) ->
 
 
 async def pages_after(
-    room: str, *, after_seq: int, page_size: int
+    room: str, *, after_seq: int, page_size: int, top: int | None = None
 ) -> AsyncIterator[list[MessageOut]]:
-    """Every message above `after_seq` in ascending seq, in lists of `page_size`, from one query.
-
-    One cursor instead of a query per page: a resume of thousands of messages costs one
-    index range scan (on FerretDB's SQLite backend, one table scan rather than one per page).
-    """
-    cursor = (
-        mongo_db()[MESSAGES]
-        .find({"room": room, "seq": {"$gt": after_seq}})
-        .sort("seq", ASCENDING)
-        .batch_size(page_size)
-    )
-    page: list[MessageOut] = []
-    async for doc in cursor:
-        page.append(from_doc(doc))
-        if len(page) == page_size:
+    """Every message above `after_seq` in ascending seq, in lists of `page_size` (a resume,
+    an export), each read by key like a page."""
+    first, last = await roomfigures.seq_span(room, top=top)
+    at = max(first, after_seq + 1)
+    while at <= last:
+        page = await _walk(room, start=at, end=last, step=1, want=page_size)
+        if page:
             yield page
-            page = []
-    if page:
-        yield page
+        if len(page) < page_size:
+            return
+        at = page[-1].seq + 1
 
 
 def _filter(*, room: str | None, text: str | None, before: datetime | None) -> dict[str, Any]:

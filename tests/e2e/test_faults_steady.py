@@ -38,6 +38,7 @@ import pytest
 from bson import ObjectId
 from pymongo.errors import PyMongoError
 
+from chat.messages.documents import MESSAGES
 from tests.e2e.test_faults import (
     Burst,
     assert_delivery,
@@ -113,7 +114,7 @@ def seed_other_rooms(stack: FaultStack) -> None:
     per_room = SEEDED // SEED_ROOMS
     written = 0
     with stack.mongo_client() as client:
-        messages = client[stack.mongo_db]["messages"]
+        messages = client[stack.mongo_db][MESSAGES]
         for index in range(SEED_ROOMS):
             room = f"seeded-{index}"
             for first in range(1, per_room + 1, SEED_BATCH):
@@ -153,7 +154,7 @@ def wait_for_quiet_store(stack: FaultStack) -> str:
     the bound the test goes on, on a slow store."""
     deadline = time.monotonic() + QUIET_TIMEOUT_S
     with stack.mongo_client() as client:
-        messages = client[stack.mongo_db]["messages"]
+        messages = client[stack.mongo_db][MESSAGES]
         while True:
             started = time.monotonic()
             with contextlib.suppress(PyMongoError):  # no answer within READ_BOUND_S

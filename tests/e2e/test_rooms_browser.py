@@ -12,13 +12,13 @@ from datetime import UTC, datetime, timedelta
 
 import pymongo
 import pytest
-from bson import ObjectId
 from django.test import override_settings
 from playwright.sync_api import Page, expect
 from websockets.sync.client import connect
 
 from chat.infra.clients import close_all
 from chat.messages import sequencing, store
+from chat.messages.documents import message_id
 from chat.protocol import MessageOut
 from tests.chatserver import ChatServer, run_chat_server
 from tests.conftest import require_services
@@ -51,7 +51,7 @@ async def _seed() -> None:
     await store.insert_many(
         [
             MessageOut(
-                id=str(ObjectId()),
+                id=message_id(ROOM, first + i),
                 seq=first + i,
                 room=ROOM,
                 author=author,
@@ -67,7 +67,7 @@ async def _seed() -> None:
     await store.insert_many(
         [
             MessageOut(
-                id=str(ObjectId()),
+                id=message_id(ARCHIVE, seq),
                 seq=seq,
                 room=ARCHIVE,
                 author="ops",

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from bson import ObjectId
 from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
@@ -14,6 +13,7 @@ from django.utils.html import escape
 
 from chat.infra import syncbridge
 from chat.messages import seeding, sequencing, store
+from chat.messages.documents import message_id
 from chat.protocol import MessageOut
 
 pytestmark = pytest.mark.django_db
@@ -44,7 +44,7 @@ def post_texts(room: str, *texts: str, last_at: datetime | None = None) -> list[
         first = await sequencing.reserve_seqs(room, len(texts))
         batch = [
             MessageOut(
-                id=str(ObjectId()),
+                id=message_id(room, first + i),
                 seq=first + i,
                 room=room,
                 author="alice",

@@ -7,12 +7,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from bson import ObjectId
 from django.core.management import CommandError, call_command
 
 from chat.infra import syncbridge
 from chat.infra.clients import redis
 from chat.messages import purging, sequencing, store
+from chat.messages.documents import message_id
 from chat.protocol import MessageOut
 
 
@@ -52,7 +52,12 @@ def store_at(room: str, *stamps: datetime) -> None:
         await store.insert_many(
             [
                 MessageOut(
-                    id=str(ObjectId()), seq=first + i, room=room, author="a", text="x", ts=ts
+                    id=message_id(room, first + i),
+                    seq=first + i,
+                    room=room,
+                    author="a",
+                    text="x",
+                    ts=ts,
                 )
                 for i, ts in enumerate(stamps)
             ]

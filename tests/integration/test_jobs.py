@@ -18,6 +18,7 @@ from chat.infra.clients import mongo_db, redis
 from chat.jobs import kinds, queue, records, selectors, service
 from chat.jobs.worker import run_worker
 from chat.messages import store
+from chat.messages.documents import message_id
 from chat.protocol import MessageOut
 from tests.chatserver import ROOT
 from tests.integration import jobkinds
@@ -251,7 +252,12 @@ async def test_export_writes_the_whole_room_in_small_batches(room: str, settings
     await store.insert_many(
         [
             MessageOut(
-                id=f"{i:024x}", seq=i, room=room, author=f"u{i % 3}", text=text, ts=records.now()
+                id=message_id(room, i),
+                seq=i,
+                room=room,
+                author=f"u{i % 3}",
+                text=text,
+                ts=records.now(),
             )
             for i in range(1, 201)
         ]

@@ -13,13 +13,13 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import pytest
-from bson import ObjectId
 from channels.layers import get_channel_layer
 from django.test import override_settings
 
 from chat.errors import ServiceError
 from chat.infra.clients import mongo_db, redis
 from chat.messages import selectors, sequencing, services, store
+from chat.messages.documents import message_id
 from chat.protocol import MessageOut, group_name
 from chat.scheduled import rules as scheduling
 from chat.scheduled import services as scheduled_services
@@ -200,7 +200,7 @@ async def test_a_second_delivery_after_a_crash_stores_no_second_copy(room: str) 
     first = await scheduler.claim(lease_ms=100, owner="dies")
     assert isinstance(first, scheduler.Claim)
     stored = MessageOut(
-        id=str(ObjectId()),
+        id=message_id(room, first.seq),
         seq=first.seq,
         room=room,
         author=first.author,
@@ -355,7 +355,7 @@ async def test_six_schedulers_deliver_a_thousand_messages_exactly_once_in_order(
         loops = [asyncio.create_task(run_scheduler(stop, owner=f"loop-{i}")) for i in range(4)]
         try:
             deadline = time.monotonic() + WAIT_S
-            coll = mongo_db()["messages"]
+            coll = mongo_db()[store.MESSAGES]
             while await coll.count_documents({"room": {"$in": rooms}}) < count:
                 assert time.monotonic() < deadline, "not all messages were delivered in time"
                 await asyncio.sleep(0.2)

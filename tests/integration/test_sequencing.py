@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from bson import ObjectId
-
 from chat.infra.clients import redis
 from chat.messages import sequencing, services, store
+from chat.messages.documents import message_id
 from chat.protocol import MessageOut
 
 
@@ -38,7 +37,7 @@ async def test_counter_behind_the_store_catches_up_instead_of_reusing(room: str)
     for seq in range(1, 6):
         ts = datetime.now(UTC)
         await store.insert_message(
-            MessageOut(id=str(ObjectId()), seq=seq, room=room, author="a", text="x", ts=ts)
+            MessageOut(id=message_id(room, seq), seq=seq, room=room, author="a", text="x", ts=ts)
         )
     await redis().set(sequencing.counter_key(room), 2)
     message = await services.message_create(room=room, author="alice", text="next")

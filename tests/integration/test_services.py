@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from bson import ObjectId
 from channels.layers import get_channel_layer
 
 from chat.errors import ServiceError
 from chat.infra.clients import redis
 from chat.messages import selectors, sequencing, services, store
+from chat.messages.documents import message_id
 from chat.protocol import MessageOut, group_name
 
 
@@ -90,7 +90,9 @@ async def test_a_counter_behind_the_store_is_reseeded_for_a_group(room: str) -> 
     """Redis lost the counter's value: the group's taken seqs are retried above the store."""
     for seq in (1, 2, 3):
         await store.insert_message(
-            MessageOut(id=str(ObjectId()), seq=seq, room=room, author="x", text="old", ts=_ts())
+            MessageOut(
+                id=message_id(room, seq), seq=seq, room=room, author="x", text="old", ts=_ts()
+            )
         )
     await redis().set(sequencing.counter_key(room), 1)
     created = await asyncio.gather(

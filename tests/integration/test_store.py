@@ -9,14 +9,14 @@ import pytest
 from bson import ObjectId
 
 from chat.infra.clients import mongo_db
-from chat.messages import store
-from chat.messages.documents import MESSAGES
+from chat.messages import roomfigures, store
+from chat.messages.documents import CLIENT_IDS, MESSAGES, client_id_key, message_id
 from chat.protocol import MessageOut
 
 
 def make(room: str, seq: int, text: str = "hello", author: str = "alice") -> MessageOut:
     ts = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=seq)
-    return MessageOut(id=str(ObjectId()), seq=seq, room=room, author=author, text=text, ts=ts)
+    return MessageOut(id=message_id(room, seq), seq=seq, room=room, author=author, text=text, ts=ts)
 
 
 async def test_a_stored_message_reads_back_identically(room: str) -> None:
@@ -121,12 +121,9 @@ async def test_an_unordered_insert_reports_each_duplicate_and_stores_the_rest(ro
     assert page.messages == [original, fresh_a, fresh_b]
 
 
-async def test_resends_of_a_group_are_each_found_by_their_derived_id(room: str) -> None:
-    """20 resends in one insert: each finds its original, whose id derives from its client_id."""
+async def test_resends_of_a_group_are_each_found_by_key(room: str) -> None:
+    """20 resends in one insert: each finds its original through its noted client_id."""
     originals = [make(room, seq) for seq in range(1, 21)]
-    originals = [
-        m.model_copy(update={"id": store.message_id(room, f"c{m.seq}")}) for m in originals
-    ]
     assert await store.insert_messages([(m, f"c{m.seq}") for m in originals]) == [None] * 20
     resends = [make(room, 100 + m.seq, text="again") for m in originals]
     outcomes = await store.insert_messages(
@@ -137,12 +134,56 @@ async def test_resends_of_a_group_are_each_found_by_their_derived_id(room: str) 
     assert await store.count_messages(room=room) == 20
 
 
-def test_a_message_id_is_the_same_for_a_resend_and_differs_by_room_and_client_id() -> None:
-    assert store.message_id("lobby", "c1") == store.message_id("lobby", "c1")
-    assert store.message_id("lobby", "c1") != store.message_id("lobby", "c2")
-    assert store.message_id("lobby", "c1") != store.message_id("other", "c1")
-    assert store.message_id("lobby", None) != store.message_id("lobby", None)
-    assert ObjectId.is_valid(store.message_id("lobby", "c1"))
+async def test_a_resend_whose_client_id_was_not_noted_still_finds_its_original(room: str) -> None:
+    """The note is best effort (written after the message): the query fallback finds it."""
+    original = make(room, 1)
+    await store.insert_message(original, client_id="c-1")
+    await mongo_db()[CLIENT_IDS].delete_one({"_id": client_id_key(room, "c-1")})
+    with pytest.raises(store.DuplicateClientId) as resend:
+        await store.insert_message(make(room, 2, text="again"), client_id="c-1")
+    assert resend.value.original == original
+    assert await store.find_by_client_id(room, "c-1") == original
+
+
+def test_a_message_id_derives_from_room_and_seq() -> None:
+    assert message_id("lobby", 1) == message_id("lobby", 1)
+    assert message_id("lobby", 1) != message_id("lobby", 2)
+    assert message_id("lobby", 1) != message_id("other", 1)
+    assert ObjectId.is_valid(message_id("lobby", 1))
+
+
+async def test_pages_walk_over_holes_and_stop_at_the_first_seq(room: str) -> None:
+    """Seqs a failed write took (holes) cost a miss each; a page still has what it asks."""
+    stored = [make(room, seq) for seq in (1, 2, 3, 40, 41, 300)]
+    for message in stored:
+        await store.insert_message(message)
+    newest = await store.page_before(room, before_seq=None, limit=4, top=350)
+    assert ([m.seq for m in newest.messages], newest.has_more) == ([3, 40, 41, 300], True)
+    older = await store.page_before(room, before_seq=3, limit=4)
+    assert ([m.seq for m in older.messages], older.has_more) == ([1, 2], False)
+    after = await store.page_after(room, after_seq=2, limit=3)
+    assert ([m.seq for m in after.messages], after.has_more) == ([3, 40, 41], True)
+    pages = [p async for p in store.pages_after(room, after_seq=0, page_size=4)]
+    assert [[m.seq for m in page] for page in pages] == [[1, 2, 3, 40], [41, 300]]
+
+
+async def test_a_walk_past_its_budget_finishes_with_a_range_query(
+    room: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store, "_PROBE_BUDGET", 8)
+    for seq in (1, 500, 1000):
+        await store.insert_message(make(room, seq))
+    page = await store.page_before(room, before_seq=None, limit=5)
+    assert ([m.seq for m in page.messages], page.has_more) == ([1, 500, 1000], False)
+
+
+async def test_after_a_delete_walks_start_at_the_oldest_left(room: str) -> None:
+    for seq in range(1, 11):
+        await store.insert_message(make(room, seq))
+    await store.delete_messages(room=room, before=make(room, 8).ts)
+    assert (await roomfigures.seq_span(room)) == (8, 10)
+    page = await store.page_before(room, before_seq=None, limit=50)
+    assert ([m.seq for m in page.messages], page.has_more) == ([8, 9, 10], False)
 
 
 async def test_a_document_the_driver_cannot_encode_fails_alone(room: str) -> None:
