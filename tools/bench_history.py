@@ -7,13 +7,15 @@ messages (skipped when the room already holds that many: pass the same `--room` 
 then times, in this process, what a join reads (`selectors.join_view`: the newest page of
 50 for the `history` event, and the welcome's `last_seq`): once with the room's history tail
 dropped (`cold`: a store read, which fills the tail) and `--repeat` times after (`warm`: the
-tail in Redis). `--store` also times the store's own answers (`selectors.history_page`, the
-newest page as REST reads it, and `selectors.last_seq`). It prints one JSON line with the
-median and the slowest of each, in milliseconds.
+tail in Redis). `--store` also times the store's own answers, none from the tail: the newest
+page as REST reads it, a page from the middle of the room (scroll-back), a gap fill of 200
+from the middle, the highest seq (what re-seeding a lost counter reads) and an export's
+first chunk. It prints one JSON line with the median and the slowest of each, in
+milliseconds.
 
 Server-side here means the read as the consumer awaits it, without the WebSocket: the time
-from asking to holding the page. With the local FerretDB (SQLite backend) a store read is a
-scan of the whole collection, whatever the indexes; see docs/performance.md.
+from asking to holding the page. On the local FerretDB (SQLite backend) a query by room is a
+scan of the whole collection; these reads are gets by key (docs/performance.md#store-shape).
 """
 
 from __future__ import annotations
@@ -39,8 +41,10 @@ import django  # noqa: E402
 
 django.setup()
 
+from django.conf import settings  # noqa: E402
+
 from chat.infra.clients import close_all  # noqa: E402
-from chat.messages import historytail, seeding, selectors, sequencing, store  # noqa: E402
+from chat.messages import historytail, pages, seeding, selectors, sequencing, store  # noqa: E402
 
 BATCH = 5000
 
@@ -74,6 +78,26 @@ async def timed(read: Callable[[], Awaitable[Any]], repeat: int) -> dict[str, fl
     return {"median_ms": round(statistics.median(samples), 2), "max_ms": round(max(samples), 2)}
 
 
+async def store_reads(room: str, highest: int) -> dict[str, Any]:
+    middle = highest // 2
+
+    async def export_first_chunk() -> None:
+        walk = pages.pages_after(room, after_seq=0, page_size=settings.CHAT_JOB_EXPORT_BATCH)
+        await anext(walk)
+        await walk.aclose()
+
+    reads: dict[str, Callable[[], Awaitable[Any]]] = {
+        "store_newest_page": lambda: selectors.history_page(room=room),
+        "store_middle_page": lambda: selectors.history_page(room=room, before_seq=middle),
+        "store_gap_fill_200": lambda: selectors.history_after(
+            room=room, after_seq=middle, limit=200
+        ),
+        "store_highest_seq": lambda: pages.max_seq(room),
+        "store_export_first_chunk": export_first_chunk,
+    }
+    return {name: await timed(read, 5) for name, read in reads.items()}
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     await store.ensure_indexes()
     try:
@@ -90,10 +114,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "join_warm": await timed(lambda: selectors.join_view(room=args.room), args.repeat),
         }
         if args.store:
-            figures["store_history_page"] = await timed(
-                lambda: selectors.history_page(room=args.room), 3
-            )
-            figures["store_last_seq"] = await timed(lambda: selectors.last_seq(room=args.room), 3)
+            figures |= await store_reads(args.room, figures["highest_seq"])
         return figures
     finally:
         await close_all()

@@ -16,7 +16,7 @@ from django.conf import settings
 
 from chat.jobs import records
 from chat.jobs.formats import CONTENT_TYPES, RoomStats, TranscriptEncoder
-from chat.messages import store
+from chat.messages import pages, store
 
 CHUNK_BYTES = 256 * 1024
 PROGRESS_EVERY_S = 0.5
@@ -126,7 +126,7 @@ async def export(job: records.Job, ctx: RunContext) -> records.ResultInfo:
     )
     await ctx.progress(0, total, force=True)
     await writer.write(encoder.head())
-    async for page in store.pages_after(
+    async for page in pages.pages_after(
         room, after_seq=0, page_size=settings.CHAT_JOB_EXPORT_BATCH
     ):
         await writer.write(encoder.batch(page))
@@ -142,7 +142,7 @@ async def stats(job: records.Job, ctx: RunContext) -> records.ResultInfo:
     counter = RoomStats(room=room)
     total = await store.count_messages(room=room)
     await ctx.progress(0, total, force=True)
-    async for page in store.pages_after(
+    async for page in pages.pages_after(
         room, after_seq=0, page_size=settings.CHAT_JOB_EXPORT_BATCH
     ):
         counter.add(page)

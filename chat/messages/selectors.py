@@ -12,7 +12,7 @@ from django.conf import settings
 from redis.exceptions import RedisError
 
 from chat.infra.singleflight import SingleFlight
-from chat.messages import historytail, roomfigures, sequencing, store
+from chat.messages import historytail, pages, roomfigures, sequencing, store
 from chat.presence import store as presence
 from chat.protocol import (
     HISTORY_MAX_PAGE,
@@ -41,15 +41,15 @@ async def history_page(
     *, room: str, before_seq: int | None = None, limit: int = HISTORY_PAGE
 ) -> History:
     """The page of messages older than `before_seq` (the newest page when it is None)."""
-    page = await store.page_before(room, before_seq=before_seq, limit=limit, top=await _top(room))
+    page = await pages.page_before(room, before_seq=before_seq, limit=limit, top=await _top(room))
     return History(messages=page.messages, has_more=page.has_more, before_seq=before_seq)
 
 
 # Store reads that fill a room's tail, shared by the joins that miss it at the same time.
-_tail_fills: SingleFlight[str, store.Page] = SingleFlight()
+_tail_fills: SingleFlight[str, pages.Page] = SingleFlight()
 
 
-async def newest_page(room: str, *, limit: int = HISTORY_PAGE) -> store.Page:
+async def newest_page(room: str, *, limit: int = HISTORY_PAGE) -> pages.Page:
     """The room's newest messages: from its history tail in Redis when that can tell, else
     from the store, whose answer then fills the tail.
 
@@ -58,13 +58,13 @@ async def newest_page(room: str, *, limit: int = HISTORY_PAGE) -> store.Page:
     not subscribed (REST, a client's own history request) reads the store.
     """
     if limit >= historytail.size():
-        return await store.page_before(room, before_seq=None, limit=limit, top=await _top(room))
+        return await pages.page_before(room, before_seq=None, limit=limit, top=await _top(room))
     try:
         if tail := await _tail_newest(room, limit):
             return tail
         expected = await historytail.generation(room)
     except RedisError:
-        return await store.page_before(room, before_seq=None, limit=limit)
+        return await pages.page_before(room, before_seq=None, limit=limit)
     # Joins that miss the tail together share one store read, which fills the tail. It may
     # have begun before this join subscribed, so the tail (which a message enters before it
     # is published) is asked again: it holds what came since.
@@ -72,19 +72,19 @@ async def newest_page(room: str, *, limit: int = HISTORY_PAGE) -> store.Page:
     with contextlib.suppress(RedisError):
         if tail := await _tail_newest(room, limit):
             return tail
-    return store.Page(page.messages[-limit:], page.has_more or len(page.messages) > limit)
+    return pages.Page(page.messages[-limit:], page.has_more or len(page.messages) > limit)
 
 
-async def _tail_newest(room: str, limit: int) -> store.Page | None:
+async def _tail_newest(room: str, limit: int) -> pages.Page | None:
     answer = historytail.newest(await historytail.read(room), limit)
     if answer is None:
         return None
-    return store.Page([MessageOut.model_validate_json(t) for t in answer.texts], answer.has_more)
+    return pages.Page([MessageOut.model_validate_json(t) for t in answer.texts], answer.has_more)
 
 
-async def _fill_tail(room: str, expected: str) -> store.Page:
+async def _fill_tail(room: str, expected: str) -> pages.Page:
     """The room's newest page from the store, written to its tail (unless it moved on)."""
-    page = await store.page_before(
+    page = await pages.page_before(
         room, before_seq=None, limit=historytail.size() - 1, top=await _top(room)
     )
     entries = historytail.entries_of_page(page.messages, has_more=page.has_more)
@@ -112,7 +112,7 @@ async def history_for(*, room: str, request: HistoryIn) -> History:
 
 async def history_after(*, room: str, after_seq: int, limit: int = HISTORY_PAGE) -> History:
     """The oldest `limit` messages newer than `after_seq` (a gap fill)."""
-    page = await store.page_after(room, after_seq=after_seq, limit=limit, top=await _top(room))
+    page = await pages.page_after(room, after_seq=after_seq, limit=limit, top=await _top(room))
     return History(messages=page.messages, has_more=page.has_more, after_seq=after_seq)
 
 
@@ -122,8 +122,8 @@ async def history_around(*, room: str, around_seq: int, limit: int = HISTORY_PAG
     `has_more`: older ones exist; `has_newer`: newer ones exist.
     """
     top = await _top(room)
-    older = await store.page_before(room, before_seq=around_seq + 1, limit=limit // 2 + 1, top=top)
-    newer = await store.page_after(
+    older = await pages.page_before(room, before_seq=around_seq + 1, limit=limit // 2 + 1, top=top)
+    newer = await pages.page_after(
         room, after_seq=around_seq, limit=limit - len(older.messages), top=top
     )
     return History(
@@ -153,10 +153,10 @@ async def catch_up(*, room: str, after_seq: int) -> AsyncIterator[History]:
         return
     cursor = after_seq
     pending: list[MessageOut] | None = None
-    pages = store.pages_after(
+    walk = pages.pages_after(
         room, after_seq=after_seq, page_size=HISTORY_MAX_PAGE, top=await _top(room)
     )
-    async for messages in pages:
+    async for messages in walk:
         # Hold each page back until the next one exists, so has_more is known when sending.
         if pending is not None:
             yield History(messages=pending, has_more=True, after_seq=cursor)

@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 from chat.broadcast import events
 from chat.errors import ServiceError
 from chat.messages import historytail, sequencing, store, writebatch
+from chat.messages.documents import message_id
 from chat.ops import metrics
 from chat.protocol import MessageOut, is_unicode
 
@@ -123,7 +124,7 @@ async def _store_drafts(room: str, drafts: list[_Draft]) -> list[MessageOut | Ex
     ts = now()
     messages = [
         MessageOut(
-            id=store.message_id(room, first + i),
+            id=message_id(room, first + i),
             seq=first + i,
             room=room,
             author=d.author,
@@ -233,7 +234,7 @@ async def store_with_seq(
         seq = await sequencing.next_seq(room)
     for _ in range(_MAX_SEQ_ATTEMPTS):
         message = MessageOut(
-            id=store.message_id(room, seq),
+            id=message_id(room, seq),
             seq=seq,
             room=room,
             author=author,

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -17,14 +15,13 @@ from pymongo.errors import BulkWriteError, OperationFailure, PyMongoError
 from redis.exceptions import RedisError
 
 from chat.infra.clients import mongo_db
-from chat.messages import historytail, migration, roomfigures
+from chat.messages import historytail, migration, pages, roomfigures
 from chat.messages.documents import (
     CLIENT_IDS,
     MESSAGES,
     ROOMS,
     client_id_key,
     from_doc,
-    message_id,
     to_doc,
 )
 from chat.ops import metrics
@@ -43,14 +40,6 @@ class DuplicateClientId(Exception):
     def __init__(self, original: MessageOut) -> None:
         super().__init__(original.id)
         self.original = original
-
-
-@dataclass(frozen=True)
-class Page:
-    """Messages in ascending seq order, and whether older ones exist."""
-
-    messages: list[MessageOut]
-    has_more: bool
 
 
 async def ensure_indexes() -> None:
@@ -188,7 +177,7 @@ async def _originals(room: str, wanted: list[tuple[int, str]]) -> dict[str, Mess
         )
     )
     tried = [seq for seq, _ in wanted]
-    by_seq = await _get(room, sorted({int(doc["seq"]) for doc in noted if doc} | set(tried)))
+    by_seq = await pages.get(room, sorted({int(doc["seq"]) for doc in noted if doc} | set(tried)))
     found = {s.client_id: s.message for s in by_seq.values() if s.client_id in client_ids}
     unexplained = [cid for seq, cid in wanted if cid not in found and seq not in by_seq]
     if unexplained:
@@ -196,42 +185,6 @@ async def _originals(room: str, wanted: list[tuple[int, str]]) -> dict[str, Mess
         async for doc in mongo_db()[MESSAGES].find(query):
             found[doc["client_id"]] = from_doc(doc)
     return found
-
-
-@dataclass(frozen=True)
-class _Stored:
-    message: MessageOut
-    client_id: str
-
-
-async def _get(room: str, seqs: list[int]) -> dict[int, _Stored]:
-    """The room's stored messages at these seqs, by seq (absent where none is stored)."""
-    if not seqs:
-        return {}
-    coll = mongo_db()[MESSAGES]
-    ids = [ObjectId(message_id(room, seq)) for seq in seqs]
-    if await _gets_one_by_one():
-        docs = [
-            doc
-            for doc in await asyncio.gather(*(coll.find_one({"_id": key}) for key in ids))
-            if doc is not None
-        ]
-    else:
-        docs = await coll.find({"_id": {"$in": ids}}).to_list(length=len(ids))
-    return {int(doc["seq"]): _Stored(from_doc(doc), doc["client_id"]) for doc in docs}
-
-
-_one_by_one: bool | None = None
-
-
-async def _gets_one_by_one() -> bool:
-    """Whether the server answers only a lone `_id` by key (FerretDB: `$in` is a scan),
-    so a batch of gets is sent as concurrent single gets. Asked once per process."""
-    global _one_by_one
-    if _one_by_one is None:
-        info = await mongo_db().client.admin.command("buildInfo")
-        _one_by_one = "ferretdbVersion" in info or "ferretdb" in info
-    return _one_by_one
 
 
 @metrics.mongo_op("find_by_client_id")
@@ -252,88 +205,21 @@ async def insert_many(messages: list[MessageOut]) -> int:
     return len(result.inserted_ids)
 
 
-@metrics.mongo_op("max_seq")
-async def max_seq(room: str) -> int:
-    """Highest stored seq of the room, 0 when it has none."""
-    doc = await mongo_db()[MESSAGES].find_one(
-        {"room": room}, projection={"seq": 1}, sort=[("seq", DESCENDING)]
-    )
-    return int(doc["seq"]) if doc else 0
-
-
 async def highest_seq_ever(room: str) -> int:
     """Highest seq the room ever stored, deleted messages included: where numbering resumes."""
     floor = await mongo_db()[ROOMS].find_one({"_id": room}, projection={"seq_floor": 1})
-    return max(await max_seq(room), int(floor.get("seq_floor", 0)) if floor else 0)
+    return max(await pages.max_seq(room), int(floor.get("seq_floor", 0)) if floor else 0)
 
 
 async def _raise_seq_floors(affected: list[str]) -> None:
     rooms = mongo_db()[ROOMS]
     for room in affected:
         await rooms.update_one(
-            {"_id": room}, {"$max": {"seq_floor": await max_seq(room)}}, upsert=True
+            {"_id": room}, {"$max": {"seq_floor": await pages.max_seq(room)}}, upsert=True
         )
 
 
-# Seqs one page read asks for by key before a range query finishes it: each hole (a seq a
-# failed write took, a deleted message) costs one miss, and the range query is a scan on
-# FerretDB (docs/performance.md#store-shape).
-_PROBE_BUDGET = 2048
-
-
-async def _walk(room: str, *, start: int, end: int, step: int, want: int) -> list[MessageOut]:
-    """Up to `want` stored messages from seq `start` toward `end` (both included), in walk
-    order (`step` 1 upward, -1 downward): windows of gets by key, doubling while holes show."""
-    found: list[MessageOut] = []
-    at, budget, window = start, _PROBE_BUDGET, 0
-    while len(found) < want and (end - at) * step >= 0:
-        if budget <= 0:
-            found += await _range(room, start=at, end=end, step=step, limit=want - len(found))
-            break
-        window = min(budget, (end - at) * step + 1, max(want - len(found), window * 2))
-        seqs = list(range(at, at + step * window, step))
-        got = await _get(room, seqs)
-        found += [got[seq].message for seq in seqs if seq in got]
-        at += step * window
-        budget -= window
-    return found[:want]
-
-
-async def _range(room: str, *, start: int, end: int, step: int, limit: int) -> list[MessageOut]:
-    low, high = sorted((start, end))
-    cursor = (
-        mongo_db()[MESSAGES]
-        .find({"room": room, "seq": {"$gte": low, "$lte": high}})
-        .sort("seq", ASCENDING if step > 0 else DESCENDING)
-        .limit(limit)
-    )
-    return [from_doc(doc) for doc in await cursor.to_list(length=limit)]
-
-
-@metrics.mongo_op("page_before")
-async def page_before(
-    room: str, *, before_seq: int | None, limit: int, top: int | None = None
-) -> Page:
-    """The `limit` newest messages below `before_seq` (or the newest overall).
-
-    `top`: a seq no stored one exceeds (the room's seq counter) when the caller has it;
-    the room's figures bound the walk otherwise.
-    """
-    first, last = await roomfigures.seq_span(room, top=top)
-    high = last if before_seq is None else min(last, before_seq - 1)
-    found = await _walk(room, start=high, end=first, step=-1, want=limit + 1)
-    return Page(list(reversed(found[:limit])), len(found) > limit)
-
-
-@metrics.mongo_op("page_after")
-async def page_after(room: str, *, after_seq: int, limit: int, top: int | None = None) -> Page:
-    """The `limit` oldest messages above `after_seq`; `has_more` when newer ones exist."""
-    first, last = await roomfigures.seq_span(room, top=top)
-    found = await _walk(room, start=max(first, after_seq + 1), end=last, step=1, want=limit + 1)
-    return Page(found[:limit], len(found) > limit)
-
-
-async def search(room: str, *, text: str, before_seq: int | None, limit: int) -> Page:
+async def search(room: str, *, text: str, before_seq: int | None, limit: int) -> pages.Page:
     """The `limit` newest messages below `before_seq` containing `text` in any case,
     newest first; `has_more` when older matches exist.
 
@@ -345,23 +231,7 @@ async def search(room: str, *, text: str, before_seq: int | None, limit: int) ->
         query["seq"] = {"$lt": before_seq}
     cursor = mongo_db()[MESSAGES].find(query).sort("seq", DESCENDING).limit(limit + 1)
     docs = await cursor.to_list(length=limit + 1)
-    return Page([from_doc(d) for d in docs[:limit]], len(docs) > limit)
-
-
-async def pages_after(
-    room: str, *, after_seq: int, page_size: int, top: int | None = None
-) -> AsyncIterator[list[MessageOut]]:
-    """Every message above `after_seq` in ascending seq, in lists of `page_size` (a resume,
-    an export), each read by key like a page."""
-    first, last = await roomfigures.seq_span(room, top=top)
-    at = max(first, after_seq + 1)
-    while at <= last:
-        page = await _walk(room, start=at, end=last, step=1, want=page_size)
-        if page:
-            yield page
-        if len(page) < page_size:
-            return
-        at = page[-1].seq + 1
+    return pages.Page([from_doc(d) for d in docs[:limit]], len(docs) > limit)
 
 
 def _filter(*, room: str | None, text: str | None, before: datetime | None) -> dict[str, Any]:

@@ -519,11 +519,6 @@ async def test_steady_load_through_a_rolling_restart(faults: FaultStack, room: s
     await steady_scenario(faults, room, "steady_rolling_restart", restart, check)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open (issue 20): passes alone on an idle machine; after other scenarios, or "
-    "under load, the re-seed's store scans can leave the senders' windows unanswered",
-)
 async def test_steady_load_through_a_redis_restart(faults: FaultStack, room: str) -> None:
     """Redis restarted empty under steady load: seqs continue, lost broadcasts still arrive."""
 
@@ -533,13 +528,6 @@ async def test_steady_load_through_a_redis_restart(faults: FaultStack, room: str
     await steady_scenario(faults, room, "steady_redis_restart", restart)
 
 
-@pytest.mark.xfail(
-    run=False,
-    reason="open (issue 20): once FerretDB is back every send is stored and acknowledged, but "
-    "the failed sends leave about 280 unused seqs: with the 750 messages that is more than the "
-    "history tail holds, so the receivers' gap fills each read the whole collection (1-2 s, "
-    "23 at once) and they do not hold every seq within the settle bound",
-)
 async def test_steady_load_through_a_ferretdb_outage(faults: FaultStack, room: str) -> None:
     """FerretDB down for 10 s under steady load: what failed is resent and stored once."""
 

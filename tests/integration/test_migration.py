@@ -10,7 +10,7 @@ from bson import ObjectId
 from django.core.management import call_command
 
 from chat.infra.clients import mongo_db
-from chat.messages import migration, roomfigures, store
+from chat.messages import migration, pages, roomfigures, store
 from chat.messages.documents import LEGACY_MESSAGES
 
 
@@ -42,7 +42,7 @@ async def test_legacy_messages_are_copied_once_and_read_by_key(room: str) -> Non
     assert LEGACY_MESSAGES not in await mongo_db().list_collection_names()
     assert await store.count_messages(room=room) == 2501
     assert (await roomfigures.seq_span(room))[0] == 5
-    oldest = await store.page_before(room, before_seq=8, limit=10)
+    oldest = await pages.page_before(room, before_seq=8, limit=10)
     assert ([m.seq for m in oldest.messages], oldest.has_more) == ([5, 6, 7], False)
     assert (await store.find_by_client_id(room, "c42")).text == "m42"  # type: ignore[union-attr]
     assert await migration.migrate_store() == 0
@@ -56,5 +56,5 @@ async def test_the_command_reports_progress(room: str) -> None:
         "2/2 messages copied",
         "2 messages migrated; the store is current.",
     ]
-    page = await store.page_before(room, before_seq=None, limit=5)
+    page = await pages.page_before(room, before_seq=None, limit=5)
     assert [m.text for m in page.messages] == ["m1", "m2"]

@@ -18,7 +18,7 @@ from django.test import override_settings
 
 from chat.errors import ServiceError
 from chat.infra.clients import mongo_db, redis
-from chat.messages import selectors, sequencing, services, store
+from chat.messages import pages, selectors, sequencing, services, store
 from chat.messages.documents import message_id
 from chat.protocol import MessageOut, group_name
 from chat.scheduled import rules as scheduling
@@ -81,7 +81,7 @@ async def test_a_message_due_now_is_stored_with_a_seq_and_broadcast(room: str) -
     finally:
         await layer.group_discard(group_name(room), channel)
         await layer.flush()
-    page = await store.page_before(room, before_seq=None, limit=10)
+    page = await pages.page_before(room, before_seq=None, limit=10)
     assert [m.text for m in page.messages] == ["before", "scheduled hello"]
     assert page.messages[1].seq == live.seq + 1
     assert event["seq"] == page.messages[1].seq
@@ -98,7 +98,7 @@ async def test_a_future_message_waits_until_it_is_due(room: str) -> None:
     assert idle.next_ms == due
     await asyncio.sleep(max(0, due - now_ms()) / 1000 + 0.02)
     assert await drain() == 1
-    [message] = (await store.page_before(room, before_seq=None, limit=5)).messages
+    [message] = (await pages.page_before(room, before_seq=None, limit=5)).messages
     assert scheduling.to_ms(message.ts) >= due
 
 
@@ -114,7 +114,7 @@ async def test_equal_due_times_keep_scheduling_order_and_earlier_due_gets_lower_
     await schedule(room, "d-early", due - 100)
     await asyncio.sleep(0.3)
     assert await drain() == len(texts)
-    page = await store.page_before(room, before_seq=None, limit=10)
+    page = await pages.page_before(room, before_seq=None, limit=10)
     assert [m.text for m in page.messages] == ["d-early", "a-first", "b-second", "c-late"]
 
 

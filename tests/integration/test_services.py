@@ -12,7 +12,7 @@ from channels.layers import get_channel_layer
 
 from chat.errors import ServiceError
 from chat.infra.clients import redis
-from chat.messages import selectors, sequencing, services, store
+from chat.messages import pages, selectors, sequencing, services, store
 from chat.messages.documents import message_id
 from chat.protocol import MessageOut, group_name
 
@@ -34,7 +34,7 @@ async def test_message_is_stored_then_broadcast_encoded_once(room: str) -> None:
         await layer.flush()
     assert event["type"] == "chat.message"
     assert [json.loads(text) for text in event["texts"]] == [json.loads(message.encode())]
-    page = await store.page_before(room, before_seq=None, limit=50)
+    page = await pages.page_before(room, before_seq=None, limit=50)
     assert page.messages == [message]
 
 
@@ -70,7 +70,7 @@ async def test_concurrent_messages_are_stored_together_and_broadcast_in_one_even
         await layer.flush()
     assert [m.seq for m in created] == list(range(1, 11))
     assert [m.text for m in created] == [str(i) for i in range(10)]
-    page = await store.page_before(room, before_seq=None, limit=50)
+    page = await pages.page_before(room, before_seq=None, limit=50)
     assert page.messages == created
     assert sorted(seq for seqs in broadcasts for seq in seqs) == list(range(1, 11))
     assert len(broadcasts) < len(created), "each message was published on its own"

@@ -9,8 +9,8 @@ import pytest
 from bson import ObjectId
 
 from chat.infra.clients import mongo_db
-from chat.messages import roomfigures, store
-from chat.messages.documents import CLIENT_IDS, MESSAGES, client_id_key, message_id
+from chat.messages import pages, roomfigures, store
+from chat.messages.documents import CLIENT_IDS, MESSAGES, ROOMS, client_id_key, message_id
 from chat.protocol import MessageOut
 
 
@@ -23,7 +23,7 @@ async def test_a_stored_message_reads_back_identically(room: str) -> None:
     """What is stored is what history replays, ts included (millisecond precision)."""
     message = make(room, 1, text="<b>x</b> ünïcødé")
     await store.insert_message(message)
-    page = await store.page_before(room, before_seq=None, limit=50)
+    page = await pages.page_before(room, before_seq=None, limit=50)
     assert page.messages == [message]
     assert page.has_more is False
 
@@ -40,25 +40,25 @@ async def test_the_same_seq_in_another_room_is_fine(room: str) -> None:
     """Sequences are per room."""
     await store.insert_message(make(room, 1))
     await store.insert_message(make(room + "-b", 1))
-    assert await store.max_seq(room) == 1
-    assert await store.max_seq(room + "-b") == 1
+    assert await pages.max_seq(room) == 1
+    assert await pages.max_seq(room + "-b") == 1
 
 
 async def test_max_seq_is_zero_for_an_empty_room(room: str) -> None:
     """A new room starts its counter at 0."""
-    assert await store.max_seq(room) == 0
+    assert await pages.max_seq(room) == 0
 
 
 async def test_history_pages_walk_back_to_the_first_message(room: str) -> None:
     """Newest page first, then before_seq pages, ascending within a page, has_more until the end."""
     await store.insert_many([make(room, seq) for seq in range(1, 121)])
-    newest = await store.page_before(room, before_seq=None, limit=50)
+    newest = await pages.page_before(room, before_seq=None, limit=50)
     assert [m.seq for m in newest.messages] == list(range(71, 121))
     assert newest.has_more is True
-    middle = await store.page_before(room, before_seq=71, limit=50)
+    middle = await pages.page_before(room, before_seq=71, limit=50)
     assert [m.seq for m in middle.messages] == list(range(21, 71))
     assert middle.has_more is True
-    last = await store.page_before(room, before_seq=21, limit=50)
+    last = await pages.page_before(room, before_seq=21, limit=50)
     assert [m.seq for m in last.messages] == list(range(1, 21))
     assert last.has_more is False
 
@@ -66,7 +66,7 @@ async def test_history_pages_walk_back_to_the_first_message(room: str) -> None:
 async def test_a_page_of_exactly_the_rest_has_no_more(room: str) -> None:
     """has_more is false when the page ends exactly at the first message."""
     await store.insert_many([make(room, seq) for seq in range(1, 51)])
-    page = await store.page_before(room, before_seq=None, limit=50)
+    page = await pages.page_before(room, before_seq=None, limit=50)
     assert len(page.messages) == 50
     assert page.has_more is False
 
@@ -117,7 +117,7 @@ async def test_an_unordered_insert_reports_each_duplicate_and_stores_the_rest(ro
     assert outcomes[1] is None and outcomes[3] is None
     assert isinstance(outcomes[2], store.DuplicateClientId)
     assert outcomes[2].original == original
-    page = await store.page_before(room, before_seq=None, limit=50)
+    page = await pages.page_before(room, before_seq=None, limit=50)
     assert page.messages == [original, fresh_a, fresh_b]
 
 
@@ -152,28 +152,39 @@ def test_a_message_id_derives_from_room_and_seq() -> None:
     assert ObjectId.is_valid(message_id("lobby", 1))
 
 
+async def test_max_seq_finds_what_lagging_figures_miss(room: str) -> None:
+    """Figures a concurrent write left behind, and holes above them: still the highest."""
+    for seq in (1, 2, 3, 200):
+        await store.insert_message(make(room, seq))
+    await mongo_db()[ROOMS].update_one({"_id": room}, {"$set": {"last_seq": 1}})
+    assert await pages.max_seq(room) == 200
+    await store.delete_messages(room=room, ids=[message_id(room, 200)])
+    assert await pages.max_seq(room) == 3
+    assert await store.highest_seq_ever(room) == 200
+
+
 async def test_pages_walk_over_holes_and_stop_at_the_first_seq(room: str) -> None:
     """Seqs a failed write took (holes) cost a miss each; a page still has what it asks."""
     stored = [make(room, seq) for seq in (1, 2, 3, 40, 41, 300)]
     for message in stored:
         await store.insert_message(message)
-    newest = await store.page_before(room, before_seq=None, limit=4, top=350)
+    newest = await pages.page_before(room, before_seq=None, limit=4, top=350)
     assert ([m.seq for m in newest.messages], newest.has_more) == ([3, 40, 41, 300], True)
-    older = await store.page_before(room, before_seq=3, limit=4)
+    older = await pages.page_before(room, before_seq=3, limit=4)
     assert ([m.seq for m in older.messages], older.has_more) == ([1, 2], False)
-    after = await store.page_after(room, after_seq=2, limit=3)
+    after = await pages.page_after(room, after_seq=2, limit=3)
     assert ([m.seq for m in after.messages], after.has_more) == ([3, 40, 41], True)
-    pages = [p async for p in store.pages_after(room, after_seq=0, page_size=4)]
-    assert [[m.seq for m in page] for page in pages] == [[1, 2, 3, 40], [41, 300]]
+    walked = [p async for p in pages.pages_after(room, after_seq=0, page_size=4)]
+    assert [[m.seq for m in page] for page in walked] == [[1, 2, 3, 40], [41, 300]]
 
 
 async def test_a_walk_past_its_budget_finishes_with_a_range_query(
     room: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(store, "_PROBE_BUDGET", 8)
+    monkeypatch.setattr(pages, "_PROBE_BUDGET", 8)
     for seq in (1, 500, 1000):
         await store.insert_message(make(room, seq))
-    page = await store.page_before(room, before_seq=None, limit=5)
+    page = await pages.page_before(room, before_seq=None, limit=5)
     assert ([m.seq for m in page.messages], page.has_more) == ([1, 500, 1000], False)
 
 
@@ -182,7 +193,7 @@ async def test_after_a_delete_walks_start_at_the_oldest_left(room: str) -> None:
         await store.insert_message(make(room, seq))
     await store.delete_messages(room=room, before=make(room, 8).ts)
     assert (await roomfigures.seq_span(room)) == (8, 10)
-    page = await store.page_before(room, before_seq=None, limit=50)
+    page = await pages.page_before(room, before_seq=None, limit=50)
     assert ([m.seq for m in page.messages], page.has_more) == ([8, 9, 10], False)
 
 
@@ -192,7 +203,7 @@ async def test_a_document_the_driver_cannot_encode_fails_alone(room: str) -> Non
     outcomes = await store.insert_messages([(good, "g"), (bad, "b"), (other, "o")])
     assert outcomes[0] is None and outcomes[2] is None
     assert isinstance(outcomes[1], UnicodeEncodeError)
-    assert [m.seq for m in (await store.page_before(room, before_seq=None, limit=9)).messages] == [
+    assert [m.seq for m in (await pages.page_before(room, before_seq=None, limit=9)).messages] == [
         1,
         3,
     ]

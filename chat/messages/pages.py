@@ -1,0 +1,159 @@
+"""Reads of the message store by seq: history pages, resumes, exports and the highest seq.
+
+Every one a walk of gets by `_id` over the room's seqs, the one key FerretDB answers
+without reading the whole collection (docs/architecture.md, "History reads go by key").
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING
+
+from chat.infra.clients import mongo_db
+from chat.messages import roomfigures
+from chat.messages.documents import MESSAGES, from_doc, message_id
+from chat.ops import metrics
+from chat.protocol import MessageOut
+
+
+@dataclass(frozen=True)
+class Page:
+    """Messages in ascending seq order, and whether older ones exist."""
+
+    messages: list[MessageOut]
+    has_more: bool
+
+
+@dataclass(frozen=True)
+class Stored:
+    message: MessageOut
+    client_id: str
+
+
+async def get(room: str, seqs: list[int]) -> dict[int, Stored]:
+    """The room's stored messages at these seqs, by seq (absent where none is stored)."""
+    if not seqs:
+        return {}
+    coll = mongo_db()[MESSAGES]
+    ids = [ObjectId(message_id(room, seq)) for seq in seqs]
+    if await _gets_one_by_one():
+        docs = [
+            doc
+            for doc in await asyncio.gather(*(coll.find_one({"_id": key}) for key in ids))
+            if doc is not None
+        ]
+    else:
+        # With the room: a collection sharded on (room, seq) answers from one shard.
+        docs = await coll.find({"room": room, "_id": {"$in": ids}}).to_list(length=len(ids))
+    return {int(doc["seq"]): Stored(from_doc(doc), doc["client_id"]) for doc in docs}
+
+
+_one_by_one: bool | None = None
+
+
+async def _gets_one_by_one() -> bool:
+    """Whether the server answers only a lone `_id` by key (FerretDB: `$in` is a scan),
+    so a batch of gets is sent as concurrent single gets. Asked once per process."""
+    global _one_by_one
+    if _one_by_one is None:
+        info = await mongo_db().client.admin.command("buildInfo")
+        _one_by_one = "ferretdbVersion" in info or "ferretdb" in info
+    return _one_by_one
+
+
+# Seqs one page read asks for by key before a range query finishes it: each hole (a seq a
+# failed write took, a deleted message) costs one miss, and the range query is a scan on
+# FerretDB (docs/performance.md#store-shape).
+_PROBE_BUDGET = 2048
+
+
+async def _walk(room: str, *, start: int, end: int, step: int, want: int) -> list[MessageOut]:
+    """Up to `want` stored messages from seq `start` toward `end` (both included), in walk
+    order (`step` 1 upward, -1 downward): windows of gets by key, doubling while holes show."""
+    found: list[MessageOut] = []
+    at, budget, window = start, _PROBE_BUDGET, 0
+    while len(found) < want and (end - at) * step >= 0:
+        if budget <= 0:
+            found += await _range(room, start=at, end=end, step=step, limit=want - len(found))
+            break
+        window = min(budget, (end - at) * step + 1, max(want - len(found), window * 2))
+        seqs = list(range(at, at + step * window, step))
+        got = await get(room, seqs)
+        found += [got[seq].message for seq in seqs if seq in got]
+        at += step * window
+        budget -= window
+    return found[:want]
+
+
+async def _range(room: str, *, start: int, end: int, step: int, limit: int) -> list[MessageOut]:
+    low, high = sorted((start, end))
+    cursor = (
+        mongo_db()[MESSAGES]
+        .find({"room": room, "seq": {"$gte": low, "$lte": high}})
+        .sort("seq", ASCENDING if step > 0 else DESCENDING)
+        .limit(limit)
+    )
+    return [from_doc(doc) for doc in await cursor.to_list(length=limit)]
+
+
+@metrics.mongo_op("page_before")
+async def page_before(
+    room: str, *, before_seq: int | None, limit: int, top: int | None = None
+) -> Page:
+    """The `limit` newest messages below `before_seq` (or the newest overall).
+
+    `top`: a seq no stored one exceeds (the room's seq counter) when the caller has it;
+    the room's figures bound the walk otherwise.
+    """
+    first, last = await roomfigures.seq_span(room, top=top)
+    high = last if before_seq is None else min(last, before_seq - 1)
+    found = await _walk(room, start=high, end=first, step=-1, want=limit + 1)
+    return Page(list(reversed(found[:limit])), len(found) > limit)
+
+
+@metrics.mongo_op("page_after")
+async def page_after(room: str, *, after_seq: int, limit: int, top: int | None = None) -> Page:
+    """The `limit` oldest messages above `after_seq`; `has_more` when newer ones exist."""
+    first, last = await roomfigures.seq_span(room, top=top)
+    found = await _walk(room, start=max(first, after_seq + 1), end=last, step=1, want=limit + 1)
+    return Page(found[:limit], len(found) > limit)
+
+
+async def pages_after(
+    room: str, *, after_seq: int, page_size: int, top: int | None = None
+) -> AsyncIterator[list[MessageOut]]:
+    """Every message above `after_seq` in ascending seq, in lists of `page_size` (a resume,
+    an export), each read by key like a page."""
+    first, last = await roomfigures.seq_span(room, top=top)
+    at = max(first, after_seq + 1)
+    while at <= last:
+        page = await _walk(room, start=at, end=last, step=1, want=page_size)
+        if page:
+            yield page
+        if len(page) < page_size:
+            return
+        at = page[-1].seq + 1
+
+
+# Seqs above the room's figures looked at in one window when finding its highest: a
+# window with none stored ends the search (the figures lag only concurrent writes).
+_ABOVE_WINDOW = 256
+
+
+@metrics.mongo_op("max_seq")
+async def max_seq(room: str) -> int:
+    """Highest stored seq of the room, 0 when it has none: the newest its figures know,
+    then windows above it, all gets by key (the store's own maximum is a scan on FerretDB).
+    """
+    first, last = await roomfigures.seq_span(room)
+    below = await _walk(room, start=last, end=first, step=-1, want=1)
+    highest = below[0].seq if below else 0
+    at = max(last, highest) + 1
+    while got := await get(room, list(range(at, at + _ABOVE_WINDOW))):
+        highest = max(got)
+        at = highest + 1
+    return highest
