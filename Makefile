@@ -64,7 +64,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 
 # Built against a copy of FerretDB's module with the fixes of tools/ferretdb/overlay.py.
-$(FERRETDB): tools/ferretdb/main.go tools/ferretdb/go.mod tools/ferretdb/go.sum tools/ferretdb/overlay.py
+$(FERRETDB): tools/ferretdb/main.go tools/ferretdb/go.mod tools/ferretdb/go.sum tools/ferretdb/overlay.py tools/ferretdb/patches/idfilter.go
 	@command -v go >/dev/null || { echo "Go 1.24+ is needed to build the local MongoDB-compatible server (FerretDB)"; exit 1; }
 	cd tools/ferretdb && go mod download github.com/FerretDB/FerretDB && \
 		$(PYTHON) overlay.py "$$(go list -m -f '{{.Dir}}' github.com/FerretDB/FerretDB)" ../../var/build/ferretdb && \

@@ -130,9 +130,14 @@ def entries_of_page(messages: Sequence[MessageOut], *, has_more: bool) -> list[t
     return entries
 
 
-async def read(room: str) -> list[tuple[str, float]]:
-    """Every entry of the room's tail, newest first."""
-    return await redis().zrevrange(_key(room), 0, -1, withscores=True)
+async def read(room: str, *, newest: int = 0, above: int | None = None) -> list[tuple[str, float]]:
+    """The room's tail entries, newest first: every one, the `newest` N, or those above a seq.
+
+    Reading only what an answer needs keeps a read's cost that of a page, not of the tail.
+    """
+    if above is not None:
+        return await redis().zrevrangebyscore(_key(room), "+inf", f"({above}", withscores=True)
+    return await redis().zrevrange(_key(room), 0, newest - 1, withscores=True)
 
 
 async def generation(room: str) -> str:

@@ -7,8 +7,10 @@ without reading the whole collection (docs/architecture.md, "History reads go by
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING
@@ -40,29 +42,41 @@ async def get(room: str, seqs: list[int]) -> dict[int, Stored]:
         return {}
     coll = mongo_db()[MESSAGES]
     ids = [ObjectId(message_id(room, seq)) for seq in seqs]
-    if await _gets_one_by_one():
-        docs = [
-            doc
-            for doc in await asyncio.gather(*(coll.find_one({"_id": key}) for key in ids))
-            if doc is not None
-        ]
+    if await _in_scans():
+        found = await asyncio.gather(*(coll.find_one({"_id": key}) for key in ids))
+        docs = [doc for doc in found if doc is not None]
     else:
         # With the room: a collection sharded on (room, seq) answers from one shard.
-        docs = await coll.find({"room": room, "_id": {"$in": ids}}).to_list(length=len(ids))
+        docs = await coll.find(_by_ids(room, ids)).to_list(length=len(ids))
     return {int(doc["seq"]): Stored(from_doc(doc), doc["client_id"]) for doc in docs}
 
 
-_one_by_one: bool | None = None
+def _by_ids(room: str, ids: list[ObjectId]) -> dict[str, Any]:
+    return {"room": room, "_id": {"$in": ids}}
 
 
-async def _gets_one_by_one() -> bool:
-    """Whether the server answers only a lone `_id` by key (FerretDB: `$in` is a scan),
-    so a batch of gets is sent as concurrent single gets. Asked once per process."""
-    global _one_by_one
-    if _one_by_one is None:
-        info = await mongo_db().client.admin.command("buildInfo")
-        _one_by_one = "ferretdbVersion" in info or "ferretdb" in info
-    return _one_by_one
+_in_scan: bool | None = None
+
+
+async def _in_scans() -> bool:
+    """Whether the server reads the whole collection for an `$in` of `_id`s (a FerretDB
+    built without tools/ferretdb's fix), so gets go one by one, concurrently: FerretDB
+    answers a lone `_id` from its index. Asked once per process, from the query's plan."""
+    global _in_scan
+    if _in_scan is None:
+        db = mongo_db()
+        info = await db.client.admin.command("buildInfo")
+        explained = await db.command(
+            "explain", {"find": MESSAGES, "filter": _by_ids("", [ObjectId()])}
+        )
+        planner = explained.get("queryPlanner") or {}
+        in_scan = "ferretdbVersion" in info and "USING INDEX" not in json.dumps(
+            planner, default=str
+        )
+        if planner or not in_scan:  # no plan at all: no collection yet, ask again later
+            _in_scan = in_scan
+        return in_scan
+    return _in_scan
 
 
 # Seqs one page read asks for by key before a range query finishes it: each hole (a seq a

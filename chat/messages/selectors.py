@@ -76,7 +76,12 @@ async def newest_page(room: str, *, limit: int = HISTORY_PAGE) -> pages.Page:
 
 
 async def _tail_newest(room: str, limit: int) -> pages.Page | None:
-    answer = historytail.newest(await historytail.read(room), limit)
+    # The newest entries first, room for as many holes as messages; the rest only if needed.
+    window = 2 * (limit + 1)
+    entries = await historytail.read(room, newest=window)
+    answer = historytail.newest(entries, limit)
+    if answer is None and len(entries) == window:
+        answer = historytail.newest(await historytail.read(room), limit)
     if answer is None:
         return None
     return pages.Page([MessageOut.model_validate_json(t) for t in answer.texts], answer.has_more)
@@ -204,7 +209,9 @@ async def _tail_after(room: str, after_seq: int) -> list[MessageOut] | None:
     if not historytail.size():
         return None
     try:
-        texts = historytail.after(await historytail.read(room), after_seq)
+        # From `after_seq` itself: an entry there vouches that nothing above it is missing.
+        entries = await historytail.read(room, above=after_seq - 1)
+        texts = historytail.after(entries, after_seq)
     except RedisError:
         return None
     return None if texts is None else [MessageOut.model_validate_json(t) for t in texts]

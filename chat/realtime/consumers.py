@@ -9,22 +9,16 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
-from urllib.parse import parse_qs
 
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
-from chat.broadcast import recovery
 from chat.errors import ServiceError
-from chat.identity import accounts
 from chat.jobs import service as job_service
-from chat.limits import admission, connlimits, readlimits, senders
+from chat.limits import readlimits, senders
 from chat.messages import selectors, services
 from chat.ops import metrics
-from chat.presence import services as presence_services
 from chat.protocol import (
-    CLOSE_BAD_REQUEST,
-    CLOSE_TRY_AGAIN,
     Ack,
     AnyClientEvent,
     Error,
@@ -38,19 +32,14 @@ from chat.protocol import (
     ScheduleIn,
     SearchIn,
     TypingIn,
-    group_name,
-    owner_group,
-    parse_after_seq,
     parse_client_event,
     scheduled_list,
     scheduled_reply,
-    validate_room,
 )
 from chat.realtime.inflight import InFlight
-from chat.realtime.member import RoomMember
+from chat.realtime.session import UNAVAILABLE, RoomSession
 from chat.realtime.socket import INTERNAL_ERROR
 from chat.scheduled import services as scheduled_services
-from chatsite.logcontext import current_id
 
 log = logging.getLogger(__name__)
 
@@ -61,16 +50,12 @@ TYPING_INTERVAL_S = 2.0
 READS = (HistoryIn, SearchIn, ScheduledListIn)
 # A connection's reads at once; past that it stops reading frames until one is answered.
 MAX_READS_IN_FLIGHT = 4
-UNAVAILABLE = "the message history is unavailable right now; try again"
 UNAVAILABLE_SCHEDULED = "scheduled messages are unavailable right now; try again"
 
 
-class ChatConsumer(RoomMember):
+class ChatConsumer(RoomSession):
     """A member of one room: receives its broadcasts, posts messages, pages history."""
 
-    # Counted against the connection limits (released on disconnect).
-    admitted: bool = False
-    joined: bool = False
     # Its history and search buckets (made on its first read).
     reads: readlimits.ConnectionReads | None = None
     # When this connection last had its typing relayed (monotonic seconds).
@@ -78,71 +63,6 @@ class ChatConsumer(RoomMember):
     # This client's messages being stored, and its reads being answered (made on first use).
     _posts: InFlight | None = None
     _reads: InFlight | None = None
-
-    async def connect(self) -> None:
-        current_id.set(self.conn_id)
-        await self.accept()
-        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
-        try:
-            self.room = validate_room(self.scope["url_route"]["kwargs"].get("room"))
-            after_seq = parse_after_seq(query.get("after_seq", [None])[0])
-        except ProtocolError as exc:
-            await self.refuse(exc.code, exc.message, CLOSE_BAD_REQUEST)
-            return
-        if refused := await admission.admit(self.conn_id, self.address):
-            await self.refuse(*refused)
-            return
-        self.admitted = True
-        try:
-            identity = await accounts.identity_for(
-                user=self.scope.get("user"), requested_name=query.get("name", [""])[0]
-            )
-        except ProtocolError as exc:
-            await self.refuse(exc.code, exc.message, CLOSE_BAD_REQUEST)
-            return
-        self.name, self.account = identity.name, identity.account
-        # Join before reading history so nothing falls between the history and the live stream.
-        await self.channel_layer.group_add(group_name(self.room), self.channel_name)
-        self.joined = True
-        metrics.CONNECTIONS_OPEN.inc()
-        log.info(
-            "open conn=%s room=%s client=%s account=%s after_seq=%s",
-            *(self.conn_id, self.room, self.peer, self.account or "-", after_seq),
-        )
-        recovery.join(self)
-        try:
-            await self.welcome(after_seq)
-        except PyMongoError:
-            log.warning("history unavailable at connect in room %s", self.room, exc_info=True)
-            await self.send_event(Error(code="unavailable", message=UNAVAILABLE))
-            await self.close(code=CLOSE_TRY_AGAIN)
-            return
-        await presence_services.presence_join(
-            room=self.room, name=self.name, conn=self.channel_name
-        )
-        try:
-            await self.send_event(await selectors.presence_now(room=self.room, name=self.name))
-        except RedisError:
-            log.info("presence unavailable at connect in room %s", self.room)
-        await self.join_owner()
-
-    async def disconnect(self, code: int) -> None:
-        """Release what the connection holds; once, however often it is called."""
-        if self.admitted:
-            self.admitted = False
-            await connlimits.release(self.conn_id)
-        if self.joined:
-            self.joined = False
-            metrics.CONNECTIONS_OPEN.dec()
-            log.info("close conn=%s room=%s code=%s", self.conn_id, self.room, code)
-            recovery.leave(self)
-            await presence_services.presence_leave(
-                room=self.room, name=self.name, conn=self.channel_name
-            )
-            await self.channel_layer.group_discard(group_name(self.room), self.channel_name)
-        if self.owner:
-            owner, self.owner = self.owner, ""
-            await self.channel_layer.group_discard(owner_group(owner), self.channel_name)
 
     def handler(self, event: AnyClientEvent) -> Callable[[Any], Awaitable[None]]:
         """The method that answers this type of client event: `scheduled.list` is answered

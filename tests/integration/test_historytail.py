@@ -6,6 +6,7 @@ import asyncio
 
 from chat.infra.clients import mongo_db, redis
 from chat.messages import historytail, seeding, selectors, services, store
+from chat.protocol import HistoryIn
 
 WAIT_S = 10.0
 
@@ -82,3 +83,23 @@ async def test_a_tail_keeps_only_its_newest_entries(room: str) -> None:
     page = await selectors.newest_page(room, limit=10)
     top = historytail.size() + 5
     assert [m.seq for m in page.messages] == list(range(top - 9, top + 1)) and page.has_more
+
+
+async def test_reads_take_only_the_entries_an_answer_needs(room: str) -> None:
+    """A page's worth of entries, or the whole tail when holes crowd its top; a gap fill
+    from the top answers "nothing newer" from the tail."""
+    await send(room, 3)
+    await until_tail_reaches(room, 3)
+    await historytail.add(room, historytail.holes(list(range(4, 40))))  # seqs a failed group took
+    await mongo_db()[store.MESSAGES].delete_many({"room": room})  # only the tail can answer
+    page = await selectors.newest_page(room, limit=2)
+    assert ([m.seq for m in page.messages], page.has_more) == ([2, 3], True)
+    newest = await historytail.read(room, newest=4)
+    assert [int(score) for _, score in newest] == [39, 38, 37, 36]
+    assert [int(score) for _, score in await historytail.read(room, above=37)] == [39, 38]
+    caught_up = await selectors.history_for(
+        room=room, request=HistoryIn(type="history", after_seq=39)
+    )
+    assert (caught_up.messages, caught_up.has_more) == ([], False)
+    gap = await selectors.history_for(room=room, request=HistoryIn(type="history", after_seq=1))
+    assert [m.seq for m in gap.messages] == [2, 3]

@@ -209,17 +209,26 @@ async def test_a_document_the_driver_cannot_encode_fails_alone(room: str) -> Non
     ]
 
 
-async def test_a_lookup_by_id_is_answered_by_the_id_index(room: str) -> None:
-    """Resends, room figures and other key reads go by `_id`: never a collection scan.
+@pytest.mark.parametrize(
+    "shape", ["an _id", "an _id with its room", "an $in of _ids with their room"]
+)
+async def test_a_lookup_by_id_is_answered_by_the_id_index(room: str, shape: str) -> None:
+    """History pages, resends, room figures and other key reads go by `_id`: never a scan.
 
     MongoDB's plan is an id or index stage; the embedded FerretDB's, SQLite's, says
-    `USING INDEX` only with tools/ferretdb/overlay.py's fix (unfixed: `SCAN`).
+    `USING INDEX` only with tools/ferretdb/overlay.py's fixes (unfixed: `SCAN`).
     """
     message = make(room, 1)
     await store.insert_message(message)
-    explained = await mongo_db().command(
-        "explain", {"find": MESSAGES, "filter": {"_id": ObjectId(message.id)}}
-    )
+    key = ObjectId(message.id)
+    query = {
+        "an _id": {"_id": key},
+        "an _id with its room": {"room": room, "_id": key},
+        "an $in of _ids with their room": {"room": room, "_id": {"$in": [key, ObjectId()]}},
+    }[shape]
+    explained = await mongo_db().command("explain", {"find": MESSAGES, "filter": query})
     plan = json.dumps(explained["queryPlanner"], default=str)
     assert "COLLSCAN" not in plan and "detail=SCAN" not in plan, plan
     assert any(stage in plan for stage in ("USING INDEX", "IDHACK", "IXSCAN", "EXPRESS")), plan
+    assert [m async for m in mongo_db()[MESSAGES].find(query)] != []
+    assert not await pages._in_scans()

@@ -4,7 +4,9 @@ FerretDB v1.24's SQLite backend creates the unique `_id` index on the expression
 `_ferretdb_sjson->"_id"` but looks documents up by `_ferretdb_sjson->'$._id'`; SQLite uses
 an index only for the very expression it was built on, so every `{_id: ...}` find, update
 and delete scanned the whole collection (docs/performance.md, "FerretDB's _id lookups").
-The fix makes lookups use the index's expression.
+The first fix makes lookups use the index's expression. The second hands SQLite an `_id`
+equality or `$in` whatever else the filter names (FerretDB pushed down only `{_id: x}`
+alone), so a history page is one query (patches/idfilter.go).
 
 Each fix names the text it replaces; if FerretDB changes so that the text is not there
 exactly once, the build stops here instead of shipping an unpatched server.
@@ -27,7 +29,38 @@ FIXES = [
         """IDColumn = DefaultColumn + "->'$._id'\"""",
         """IDColumn = DefaultColumn + `->"_id"`""",
     ),
+    (
+        "internal/backends/sqlite/collection.go",
+        """	if params.Filter.Len() == 1 {
+		v, _ := params.Filter.Get("_id")
+		switch v.(type) {
+		case string, types.ObjectID:
+			whereClause = fmt.Sprintf(` WHERE %s = ?`, metadata.IDColumn)
+			args = []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}
+		}
+	}
+
+	q += whereClause""",
+        """	whereClause, args = idWhereClause(params.Filter)
+
+	q += whereClause""",
+    ),
+    (
+        "internal/backends/sqlite/collection.go",
+        """	if params.Filter.Len() == 1 {
+		v, _ := params.Filter.Get("_id")
+		switch v.(type) {
+		case string, types.ObjectID:
+			filterPushdown = true
+			whereClause = fmt.Sprintf(` WHERE %s = ?`, metadata.IDColumn)
+			args = []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}
+		}
+	}""",
+        '\twhereClause, args = idWhereClause(params.Filter)\n\tfilterPushdown = whereClause != ""',
+    ),
 ]
+# Files added to the module: (path in the module, file under tools/ferretdb/patches).
+ADDED = [("internal/backends/sqlite/idfilter.go", "idfilter.go")]
 
 
 def main(module_dir: str, out_dir: str) -> None:
@@ -45,6 +78,8 @@ def main(module_dir: str, out_dir: str) -> None:
         if text.count(old) != 1:
             sys.exit(f"overlay: {relative} no longer holds {old!r} once; review the fix")
         patched.write_text(text.replace(old, new))
+    for relative, name in ADDED:
+        shutil.copyfile(here / "patches" / name, src / relative)
     gomod = (here / "go.mod").read_text()
     (out / "go.mod").write_text(f"{gomod}\nreplace github.com/FerretDB/FerretDB => {src}\n")
     shutil.copyfile(here / "go.sum", out / "go.sum")
