@@ -1,4 +1,10 @@
-"""Fan-out benchmark client for a running chat server: pure helpers, then the async driver."""
+"""Fan-out benchmark client for a running chat server: pure helpers, then the async driver.
+
+Its receivers count live deliveries only, dropping a repeated seq: they never fill a gap or
+resume, which would hide the loss a benchmark must report. The delivery rules that repair
+loss are the page's (static/chat/timeline.js), shared with the test clients through
+tests/cases/timeline.json.
+"""
 
 from __future__ import annotations
 

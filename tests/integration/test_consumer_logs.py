@@ -32,7 +32,7 @@ async def test_open_and_close_are_logged_without_message_text(
         kinds.add((await communicator.receive_json_from(timeout=5))["type"])
     assert kinds == {"ack", "message"}
     await communicator.disconnect()
-    lines = [r.getMessage() for r in caplog.records if r.name == "chat.realtime.consumers"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "chat.realtime.session"]
     assert any(line.startswith("open conn=") and f"room={room}" in line for line in lines)
     assert any(line.startswith("close conn=") and f"room={room}" in line for line in lines)
     assert not any("secret plans" in r.getMessage() for r in caplog.records)
