@@ -1,76 +1,37 @@
 """SocketConsumer: what every WebSocket consumer here does below its events.
 
-It serves the socket from one queue on one task, contains a failing handler, drops a send
-to a client that has just gone, and sends typed events. ChatConsumer builds on it.
+It contains a failing handler and sends typed events, on chat.server.queueconsumer's
+one-queue serving of Channels' consumer. ChatConsumer builds on it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from typing import Any
 
-from autobahn.exception import Disconnected
-from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
-from channels.generic.websocket import AsyncWebsocketConsumer
-from channels.layers import get_channel_layer
 
 from chat.errors import RateLimited, ServiceError
 from chat.ops import metrics
 from chat.protocol import CLOSE_INTERNAL_ERROR, Error, ProtocolError, ServerEvent
-from chat.server.channellayer import ChatChannelLayer
-from chat.server.inbox import Inbox
+from chat.server.queueconsumer import QueueConsumer
 
 log = logging.getLogger(__name__)
 
 INTERNAL_ERROR = "the server failed to handle that; it has been logged"
 
 
-class SocketConsumer(AsyncWebsocketConsumer):
-    """One WebSocket: one task, contained failures, typed events out."""
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        """Serve the socket; with daphne and ChatChannelLayer, from one queue on one task.
-
-        daphne's `receive` is its input queue's `get` (an Inbox in chat.server.daphne_worker,
-        an asyncio.Queue in stock daphne): the layer puts this consumer's group messages on
-        that same queue, so they and the socket's events arrive in one stream, without a
-        channel of its own or Channels' two waiting tasks (chat/server/channellayer.py).
-        Anything else (another server, a test communicator) takes Channels' own way.
-        """
-        layer = get_channel_layer(self.channel_layer_alias)
-        inbox = getattr(receive, "__self__", None)
-        if not isinstance(layer, ChatChannelLayer) or not isinstance(inbox, (Inbox, asyncio.Queue)):
-            await super().__call__(scope, receive, send)
-            return
-        self.scope, self.channel_layer, self.base_send = scope, layer, send
-        self.channel_name = layer.new_local_channel(inbox.put_nowait)
-        try:
-            while True:
-                await self.dispatch(await receive())
-        except StopConsumer:
-            pass
-        finally:
-            layer.discard_local_channel(self.channel_name)
+class SocketConsumer(QueueConsumer):
+    """One WebSocket: contained failures, typed events out."""
 
     async def dispatch(self, message: dict[str, object]) -> None:
-        """Call the handler named for the event's type.
+        """Run the event's handler, containing its failure.
 
-        Channels' own dispatch first closes stale Django database connections through a
-        thread-pool hop on every event: a third of a worker's time under fan-out load
-        (docs/performance.md). These handlers do not use Django's database; code that does
-        goes through database_sync_to_async, which cleans up around each call itself.
-
-        A handler that fails is contained: a frame's failure is an `error` event and the
-        connection goes on; any other closes the socket with 1011 after the disconnect's
-        cleanup (its slot, presence and groups), so nothing of it outlives the socket.
+        A frame's failure is an `error` event and the connection goes on; any other closes
+        the socket with 1011 after the disconnect's cleanup (its slot, presence and
+        groups), so nothing of it outlives the socket.
         """
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
         try:
-            await handler(message)
+            await super().dispatch(message)
         except StopConsumer:
             raise
         except Exception:
@@ -81,20 +42,6 @@ class SocketConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_INTERNAL_ERROR)
             await self.disconnect(CLOSE_INTERNAL_ERROR)
             raise StopConsumer from None
-
-    async def send(
-        self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False
-    ) -> None:
-        """Send a frame; one to a client that has just gone is dropped.
-
-        daphne raises when the socket closed under a send. Raising on would end the consumer
-        before it handles the disconnect already queued for it, so the connection would stay
-        present (its worker's heartbeat refreshing it), counted and subscribed.
-        """
-        try:
-            await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
-        except Disconnected:
-            log.debug("conn=%s gone before a send", self.conn_id)
 
     async def send_text(self, text: str) -> None:
         """Send one pre-encoded frame."""

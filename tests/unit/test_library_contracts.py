@@ -111,7 +111,7 @@ def test_channels_redis_pubsub_still_delivers_through_the_overridden_names() -> 
 
 
 def test_channels_consumer_still_serves_through_the_names_socketconsumer_replaces() -> None:
-    """SocketConsumer (chat/realtime/socket.py) runs its own receive loop and dispatch."""
+    """QueueConsumer (chat/server/queueconsumer.py) runs its own receive loop and dispatch."""
     from channels.consumer import AsyncConsumer, get_handler_name
 
     assert get_handler_name({"type": "chat.message"}) == "chat_message"
@@ -119,5 +119,5 @@ def test_channels_consumer_still_serves_through_the_names_socketconsumer_replace
     for name in ("self.scope", "self.channel_layer", "self.base_send", "self.channel_name"):
         assert name in call, name
     assert AsyncConsumer.channel_layer_alias == "default"
-    # What SocketConsumer.dispatch leaves out: a thread hop per event (docs/performance.md).
+    # What QueueConsumer.dispatch leaves out: a thread hop per event (docs/performance.md).
     assert "aclose_old_connections()" in inspect.getsource(AsyncConsumer.dispatch)
