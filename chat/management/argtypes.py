@@ -6,27 +6,26 @@ import argparse
 from collections.abc import Callable
 
 
-def positive_int(raw: str) -> int:
-    """A whole number of at least 1, with a clear message otherwise."""
-    try:
-        value = int(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
-def non_negative(kind: type[int] | type[float]) -> Callable[[str], int | float]:
-    """A number of `kind` of at least 0, with a clear message otherwise."""
+def at_least(
+    kind: type[int] | type[float], minimum: int, *, what: str, below: str
+) -> Callable[[str], int | float]:
+    """A number of `kind` of at least `minimum`, with a clear message otherwise."""
 
     def parse(raw: str) -> int | float:
         try:
             value = kind(raw)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{raw!r} is not a number") from None
-        if value < 0:
-            raise argparse.ArgumentTypeError("must not be negative")
+            raise argparse.ArgumentTypeError(f"{raw!r} is not {what}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(below)
         return value
 
     return parse
+
+
+positive_int = at_least(int, 1, what="a whole number", below="must be at least 1")
+
+
+def non_negative(kind: type[int] | type[float]) -> Callable[[str], int | float]:
+    """A number of `kind` of at least 0."""
+    return at_least(kind, 0, what="a number", below="must not be negative")
