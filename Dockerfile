@@ -30,7 +30,8 @@ RUN DEBUG=0 SECRET_KEY=build-only-not-a-secret python manage.py collectstatic --
     && mkdir -p /app/var \
     && chown chat:chat /app/var
 
-USER chat
+# By number: a host or orchestrator checking for a non-root user cannot resolve the name.
+USER 10001:10001
 
 EXPOSE 4810
 

