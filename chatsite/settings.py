@@ -45,11 +45,14 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "chatsite.logcontext.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "chat.web.security.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "chat.web.tokenauth.ApiTokenMiddleware",
+    "chat.web.crosssite.CrossSiteApiMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -182,7 +185,12 @@ CHAT_PRESENCE_LIST_MAX = env_int("CHAT_PRESENCE_LIST_MAX", 200)
 CHAT_HTTPS = env_bool("CHAT_HTTPS", not DEBUG)
 SESSION_COOKIE_SECURE = CHAT_HTTPS
 CSRF_COOKIE_SECURE = CHAT_HTTPS
+# No script reads either cookie (forms carry the CSRF token; the page's own fetches are
+# same-origin), and neither goes with another site's requests but top-level navigations.
+SESSION_COOKIE_HTTPONLY = CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
 LOG_FORMAT = env_str("LOG_FORMAT", "plain" if DEBUG else "json")

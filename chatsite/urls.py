@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.urls import path, re_path
 
 from chat.ops import health, monitoring
-from chat.web import accounts_views, views
+from chat.web import accounts_views, tokens_views, views
 from chat.web.api import api
 
 urlpatterns = [
@@ -21,4 +21,5 @@ urlpatterns = [
     path("accounts/signup/", accounts_views.signup, name="signup"),
     path("accounts/login/", accounts_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", accounts_views.LogoutView.as_view(), name="logout"),
+    path("accounts/tokens/", tokens_views.tokens_page, name="tokens"),
 ]

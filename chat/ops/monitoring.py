@@ -14,7 +14,6 @@ from redis.exceptions import RedisError
 from chat.jobs import selectors as job_selectors
 from chat.ops import metrics
 from chat.scheduled import store as scheduler
-from chat.web.security import content_security_policy
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +123,6 @@ def latency_rows(families: list[metrics.Metric], name: str, title: str) -> list[
 
 
 @staff_member_required
-@content_security_policy
 async def status_view(request: HttpRequest) -> HttpResponse:
     """The figures of /metrics as a page for staff; it reloads itself (no script needed)."""
     await refresh_backlogs()

@@ -16,12 +16,14 @@ from functools import partial
 from typing import Any
 
 from channels.auth import get_user
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.http.cookie import parse_cookie
 from django.urls import URLPattern
 from django.utils.module_loading import import_string
 
+from chat.identity import tokens
 from chat.server.origin import scope_allowed
 
 log = logging.getLogger(__name__)
@@ -58,7 +60,11 @@ class ChatApplication:
             log.info("no WebSocket route for %r", scope["path"])
             return refuse(receive, send)
         make_consumer, kwargs = route
-        user = await session_user(scope)
+        user = await token_user(scope)
+        if user is False:
+            return refuse(receive, send)
+        if user is None:
+            user = await session_user(scope)
         return make_consumer()(consumer_scope(scope, kwargs, user), receive, send)
 
     def route(self, path: str) -> tuple[Callable[[], Any], dict[str, Any]] | None:
@@ -91,6 +97,24 @@ def consumer_scope(scope: dict[str, Any], kwargs: dict[str, Any], user: Any) -> 
     """The scope a consumer runs with: daphne's without the handshake, plus route and user."""
     kept = {key: scope[key] for key in _CONSUMER_SCOPE_KEYS if key in scope}
     return {**kept, "url_route": {"args": (), "kwargs": kwargs}, "user": user}
+
+
+async def token_user(scope: dict[str, Any]) -> Any:
+    """The user of the handshake's `Authorization: Bearer` token (a non-browser client),
+    None without one, False for a bad or revoked token or one without the `chat` scope."""
+    header = next((v for k, v in scope.get("headers", ()) if k == b"authorization"), None)
+    if header is None:
+        return None
+    scheme, _, raw = header.decode("latin-1").partition(" ")
+    try:
+        if scheme.lower() != "bearer":
+            raise tokens.TokenError(401, "invalid_token", "not a bearer token")
+        bearer = await database_sync_to_async(tokens.authenticate)(raw.strip())
+        bearer.require("chat")
+    except tokens.TokenError as exc:
+        log.info("WebSocket token refused: %s", exc.message)
+        return False
+    return bearer.user
 
 
 async def session_user(scope: dict[str, Any]) -> Any:

@@ -8,13 +8,11 @@ from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from chat.identity import loginthrottle
 from chat.identity.accounts import name_looks_registered
 from chat.protocol import MAX_NAME, ProtocolError, validate_name
-from chat.web.security import content_security_policy
 
 LOOKALIKE_TAKEN = "A user with a name that looks the same already exists; pick another."
 
@@ -77,7 +75,6 @@ def _next_url(request: HttpRequest) -> str:
     return "/"
 
 
-@content_security_policy
 def signup(request: HttpRequest) -> HttpResponse:
     """Create an account and sign in with it."""
     form = SignupForm(request.POST or None)
@@ -89,7 +86,6 @@ def signup(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/signup.html", {"form": form, "next": _next_url(request)})
 
 
-@method_decorator(content_security_policy, name="dispatch")
 class LoginView(auth_views.LoginView):
     """Log in; back to the page the user came from."""
 
@@ -98,6 +94,5 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
 
-@method_decorator(content_security_policy, name="dispatch")
 class LogoutView(auth_views.LogoutView):
     """Log out (POST only, with the CSRF token) and go back to the chat."""

@@ -6,12 +6,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from chat.protocol import MAX_NAME, MAX_TEXT, ProtocolError, validate_room
-from chat.web.security import content_security_policy
 
 DEFAULT_ROOM = "lobby"
 
 
-@content_security_policy
 def home(request: HttpRequest) -> HttpResponse:
     """The start page: active rooms, and a form that opens a room by name (`?room=`)."""
     typed = request.GET.get("room")
@@ -23,7 +21,6 @@ def home(request: HttpRequest) -> HttpResponse:
         return render(request, "chat/home.html", {"typed": typed, "error": exc.message})
 
 
-@content_security_policy
 def room(request: HttpRequest, room: str = DEFAULT_ROOM) -> HttpResponse:
     """Serve the page for a room; the page itself connects the WebSocket."""
     try:

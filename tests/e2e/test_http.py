@@ -40,6 +40,20 @@ def test_page_forbids_inline_script_and_framing(server: ChatServer) -> None:
     assert b"<script>" not in body  # every script is a file, none inline
 
 
+@pytest.mark.parametrize(
+    "path", ["/", "/accounts/login/", "/admin/login/", "/api/docs", "/api/rooms", "/nowhere"]
+)
+def test_every_response_carries_the_security_headers(server: ChatServer, path: str) -> None:
+    """Pages, the admin, the API and its docs, errors: one set of headers for all."""
+    status, headers, _ = get(server.http_url + path)
+    assert status in (200, 404)
+    assert "script-src 'self'" in headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"] == "same-origin"
+    assert headers["X-Frame-Options"] == "DENY"
+
+
 def test_bad_room_url_is_a_404_page(server: ChatServer) -> None:
     """A room name that cannot exist gets a page saying why."""
     status, _, body = get(server.http_url + "/r/no.dots/")

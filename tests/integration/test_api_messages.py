@@ -347,3 +347,16 @@ async def test_posting_past_the_senders_rate_gets_429_with_retry_after_as_on_the
     assert int(answers[2]["Retry-After"]) >= 1
     other = await post(client, room, {"text": "hi", "author": "calm", "client_id": "c"})
     assert other.status_code == 201, "another sender has a bucket of its own"
+
+
+async def test_jobs_count_against_the_senders_write_rate(
+    client: AsyncClient, settings: Any, room: str
+) -> None:
+    """A flood of job requests is refused like a flood of messages: 429 with Retry-After."""
+    settings.CHAT_RATE_PER_S, settings.CHAT_RATE_BURST = 1, 2
+    body = json.dumps({"kind": "stats", "room": room, "name": "hank"})
+    answers = [
+        await client.post("/api/jobs", body, content_type="application/json") for _ in range(3)
+    ]
+    assert [a.status_code for a in answers] == [202, 202, 429]
+    assert answers[2].json()["code"] == "rate_limited" and int(answers[2]["Retry-After"]) >= 1

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 from channels.testing import HttpCommunicator, WebsocketCommunicator
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import AsyncClient
 
+from chat.identity import tokens
 from chatsite.asgi import application
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -63,6 +65,23 @@ async def test_an_unknown_session_key_is_a_guest(room: str) -> None:
     connected, welcome = await open_socket(f"/ws/rooms/{room}/?name=visitor", OWN_SITE + cookie)
     assert connected
     assert (welcome["name"], welcome["account"]) == ("visitor", None)
+
+
+async def test_a_bearer_token_chats_as_its_user_and_a_bad_one_is_refused(room: str) -> None:
+    """Non-browser clients may send the REST API's `Authorization: Bearer` header."""
+    user = await get_user_model().objects.acreate_user("frank", password=PASSWORD)
+    _, chat_token = await sync_to_async(tokens.create_token)(user, name="bot", scopes=["chat"])
+    _, jobs_only = await sync_to_async(tokens.create_token)(user, name="j", scopes=["jobs"])
+    host = [(b"host", b"chat.example")]
+    path = f"/ws/rooms/{room}/?name=whoever"
+    connected, welcome = await open_socket(path, [*host, bearer(chat_token)])
+    assert connected and (welcome["name"], welcome["account"]) == ("frank", "frank")
+    for refused in (bearer(jobs_only), bearer("cs_unknown"), (b"authorization", b"Basic x")):
+        assert (await open_socket(path, [*host, refused]))[0] is False
+
+
+def bearer(raw: str) -> tuple[bytes, bytes]:
+    return (b"authorization", f"Bearer {raw}".encode())
 
 
 async def test_a_foreign_origin_is_refused_even_with_a_valid_session(room: str) -> None:

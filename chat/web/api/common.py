@@ -25,6 +25,7 @@ from chat.protocol import (
     validate_name,
     validate_room,
 )
+from chat.web.tokenauth import bearer_of
 
 
 def read_allowed(request: HttpRequest, read: readlimits.Read) -> None:
@@ -66,9 +67,12 @@ def room_checked(raw: str) -> str:
 async def identity_of(
     request: HttpRequest, name: str, *, where: str, field: str
 ) -> accounts.Identity:
-    """Who the request acts as: the signed-in user, else the guest `name` (422 if not free)."""
+    """Who the request acts as: a token's or the signed-in user, else the guest `name` (422
+    if not free)."""
+    bearer = bearer_of(request)
+    user = bearer.user if bearer is not None else await request.auser()
     try:
-        return await accounts.identity_for(user=await request.auser(), requested_name=name)
+        return await accounts.identity_for(user=user, requested_name=name)
     except ProtocolError as exc:
         error = {"loc": (where, field), "type": exc.code, "msg": exc.message}
         raise ValidationError([error]) from None

@@ -24,6 +24,7 @@ from chat.jobs import service as job_service
 from chat.web.api.common import (
     ErrorOut,
     WireTime,
+    check_write,
     identity_of,
     name_checked,
     room_checked,
@@ -139,15 +140,19 @@ async def _job(job_id: str) -> job_records.Job:
 
 @router.post(
     "/jobs",
-    response={202: JobOut, 400: ErrorOut, 422: ErrorOut, 503: ErrorOut},
+    response={202: JobOut, 400: ErrorOut, 422: ErrorOut, 429: ErrorOut, 503: ErrorOut},
     summary="Start a job",
 )
 async def create_job(request: HttpRequest, body: JobBody) -> Status[JobOut]:
-    """Queue the job and answer at once with its id; the owner's sockets hear when it ends."""
+    """Queue the job and answer at once with its id; the owner's sockets hear when it ends.
+
+    Counted against the sender's write rate like a message: a job is a write too."""
+    who = await identity_of(request, body.name, where="body", field="name")
+    check_write(request, who, None)
     job = await job_service.job_create(
         kind=body.kind,
         params=job_service.job_params(kind=body.kind, room=body.room, fmt=body.format),
-        owner=await _owner(request, body.name, where="body"),
+        owner=owner_of(who),
     )
     return Status(202, JobOut.of(job))
 
