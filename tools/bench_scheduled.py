@@ -97,6 +97,7 @@ async def schedule_all(
                 text=f"scheduled bench message {n}",
                 due_ms=due,
                 client_id=None,
+                holder=f"bench-{n % 7}",
             )
         due_of[item.id] = item.due_ms
 

@@ -20,6 +20,8 @@ class Identity:
 
     name: str
     account: str | None
+    # A guest's browser key (chat.identity.guests); None for accounts and cookie-less guests.
+    guest_key: str | None = None
 
 
 def name_looks_registered(*, name: str) -> bool:
@@ -42,7 +44,9 @@ def sync_name_key(*, user: Any) -> None:
     NameKey.objects.update_or_create(user=user, defaults={"key": name_key(user.get_username())})
 
 
-async def identity_for(*, user: Any, requested_name: str | None) -> Identity:
+async def identity_for(
+    *, user: Any, requested_name: str | None, guest_key: str | None = None
+) -> Identity:
     """A signed-in user chats as their username; a guest under a free, valid name.
 
     Raises ProtocolError `invalid_name` or `name_taken` for a guest's name.
@@ -52,4 +56,4 @@ async def identity_for(*, user: Any, requested_name: str | None) -> Identity:
     name = validate_name(requested_name)
     if await name_is_registered(name):
         raise ProtocolError("name_taken", NAME_TAKEN)
-    return Identity(name=name, account=None)
+    return Identity(name=name, account=None, guest_key=guest_key)

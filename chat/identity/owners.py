@@ -6,9 +6,15 @@ from chat.identity import accounts
 
 
 def owner_of(identity: accounts.Identity) -> str:
-    """The owner of the jobs a connection or request starts: its account, else its guest name.
+    """Who owns what a connection or request starts (jobs, scheduled messages): its account,
+    else its guest key (chat.identity.guests), else its bare guest name.
 
     A signed-in user's chat name is their username, and guests cannot take a registered
-    name, so one owner is one person across their sockets and requests.
+    name, so one owner is one person across their sockets and requests; a guest key is one
+    browser, whatever names it uses.
     """
-    return identity.account or identity.name
+    if identity.account:
+        return identity.account
+    if identity.guest_key:
+        return f"guest:{identity.guest_key}"
+    return identity.name

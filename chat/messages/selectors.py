@@ -228,9 +228,10 @@ async def join_view(*, room: str) -> tuple[int, History]:
     return (page.messages[-1].seq if page.messages else 0), page
 
 
-async def scheduled_pending(*, room: str, author: str) -> list[scheduling.ScheduledMessage]:
-    """The author's scheduled messages in the room that are not delivered yet, earliest first."""
-    return await scheduler.pending(room=room, author=author)
+async def scheduled_pending(*, room: str, holder: str) -> list[scheduling.ScheduledMessage]:
+    """The holder's scheduled messages in the room that are not delivered yet, earliest
+    first (chat.identity.owners.owner_of says who holds what)."""
+    return await scheduler.pending(room=room, holder=holder)
 
 
 async def presence_now(*, room: str, name: str) -> Presence:

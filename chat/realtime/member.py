@@ -32,6 +32,8 @@ class RoomMember(SocketConsumer):
     name: str = ""
     # The signed-in user's username; None for a guest.
     account: str | None = None
+    # A guest's browser key (chat.identity.guests), from the handshake's cookie.
+    guest_key: str | None = None
     # Whose job notifications this socket receives (chat.identity.owners decides).
     owner: str = ""
     # Highest seq sent to this client: where a catch-up after lost broadcasts starts.
@@ -115,13 +117,19 @@ class RoomMember(SocketConsumer):
             self.forwarded_seq = after_seq or 0
             await self.catch_up_missed(announce_empty=True)
 
+    def holder(self) -> str:
+        """Who owns what this connection starts: its jobs, its scheduled messages."""
+        return owners.owner_of(
+            accounts.Identity(name=self.name, account=self.account, guest_key=self.guest_key)
+        )
+
     async def join_owner(self) -> None:
         """Receive the owner's job events from now on, and those not yet seen from before.
 
         Joined before the stored ones are read, so a job ending meanwhile is not missed (it
         may arrive twice; the client keys them by id).
         """
-        self.owner = owners.owner_of(accounts.Identity(name=self.name, account=self.account))
+        self.owner = self.holder()
         await self.channel_layer.group_add(owner_group(self.owner), self.channel_name)
         try:
             for notice in await job_selectors.pending_notices(owner=self.owner):

@@ -57,12 +57,18 @@ class RoomSession(RoomMember):
         self.admitted = True
         try:
             identity = await accounts.identity_for(
-                user=self.scope.get("user"), requested_name=query.get("name", [""])[0]
+                user=self.scope.get("user"),
+                requested_name=query.get("name", [""])[0],
+                guest_key=self.scope.get("guest_key"),
             )
         except ProtocolError as exc:
             await self.refuse(exc.code, exc.message, CLOSE_BAD_REQUEST)
             return
-        self.name, self.account = identity.name, identity.account
+        self.name, self.account, self.guest_key = (
+            identity.name,
+            identity.account,
+            identity.guest_key,
+        )
         # Join before reading history so nothing falls between the history and the live stream.
         await self.channel_layer.group_add(group_name(self.room), self.channel_name)
         self.joined = True

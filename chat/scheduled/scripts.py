@@ -16,7 +16,8 @@ local function int(n) return string.format('%d', n) end
 """
 
 # KEYS: ids, due. ARGV: room, author, text, client_id ('' for none), requested due ms
-# ('' for now), msg prefix, by prefix, cid prefix, wake channel, account ('' for a guest).
+# ('' for now), msg prefix, by prefix, cid prefix, wake channel, account ('' for a guest),
+# holder (chat.identity.owners: whose list it is on, who may cancel it).
 SCHEDULE = (
     PRELUDE
     + """
@@ -34,9 +35,10 @@ local due = now
 if ARGV[5] ~= '' and tonumber(ARGV[5]) > now then due = tonumber(ARGV[5]) end
 local member = string.format('%016d', redis.call('INCR', KEYS[1]))
 redis.call('HSET', ARGV[6] .. member, 'room', room, 'author', author, 'text', text,
-  'client_id', cid, 'due', int(due), 'created', int(now), 'attempts', '0', 'account', ARGV[10])
+  'client_id', cid, 'due', int(due), 'created', int(now), 'attempts', '0', 'account', ARGV[10],
+  'holder', ARGV[11])
 redis.call('ZADD', KEYS[2], int(due), member)
-redis.call('ZADD', ARGV[7] .. room .. ':' .. author, int(due), member)
+redis.call('ZADD', ARGV[7] .. room .. ':' .. ARGV[11], int(due), member)
 if cid ~= '' then redis.call('SET', cid_key, member) end
 local head = redis.call('ZRANGE', KEYS[2], 0, 0)
 if head[1] == member then redis.call('PUBLISH', ARGV[9], int(due)) end
@@ -96,9 +98,9 @@ return {'claimed', member, f[1], f[2], f[3], tostring(seq), f[4], tostring(attem
 FINISH = """
 redis.call('ZREM', KEYS[1], ARGV[1])
 local key = ARGV[2] .. ARGV[1]
-local f = redis.call('HMGET', key, 'room', 'author', 'client_id')
+local f = redis.call('HMGET', key, 'room', 'author', 'client_id', 'holder')
 if not f[1] then return 0 end
-redis.call('ZREM', ARGV[3] .. f[1] .. ':' .. f[2], ARGV[1])
+redis.call('ZREM', ARGV[3] .. f[1] .. ':' .. (f[4] or f[2]), ARGV[1])
 redis.call('HSET', key, 'state', 'delivered', 'message_id', ARGV[5])
 redis.call('EXPIRE', key, ARGV[6])
 if f[3] ~= '' then redis.call('EXPIRE', ARGV[4] .. f[1] .. ':' .. f[3], ARGV[6]) end
@@ -115,14 +117,16 @@ return redis.call('ZADD', KEYS[1], 'XX', int(now_ms() + tonumber(ARGV[2])), ARGV
 )
 
 # Cancel only while the message still waits in `due`: once claimed it is being delivered.
-# KEYS: due. ARGV: member, room, author, msg prefix, by prefix, cid prefix.
+# KEYS: due. ARGV: member, room, holder, msg prefix, by prefix, cid prefix. One scheduled
+# before holders were kept is its author's.
 CANCEL = """
 local key = ARGV[4] .. ARGV[1]
-local f = redis.call('HMGET', key, 'room', 'author', 'client_id')
-if f[1] ~= ARGV[2] or f[2] ~= ARGV[3] then return 'not_found' end
+local f = redis.call('HMGET', key, 'room', 'author', 'client_id', 'holder')
+local holder = f[4] or f[2]
+if f[1] ~= ARGV[2] or holder ~= ARGV[3] then return 'not_found' end
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 'too_late' end
 redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('ZREM', ARGV[5] .. f[1] .. ':' .. f[2], ARGV[1])
+redis.call('ZREM', ARGV[5] .. f[1] .. ':' .. holder, ARGV[1])
 redis.call('DEL', key)
 if f[3] ~= '' then redis.call('DEL', ARGV[6] .. f[1] .. ':' .. f[3]) end
 return 'cancelled'

@@ -24,10 +24,12 @@ async def scheduled_message_create(
     author: str,
     text: str,
     deliver_at: str | int,
+    holder: str,
     client_id: str | None = None,
     account: str | None = None,
 ) -> scheduling.ScheduledMessage:
-    """Schedule `text` for `deliver_at` (a past time or "now": at once).
+    """Schedule `text` for `deliver_at` (a past time or "now": at once), on `holder`'s list
+    (chat.identity.owners.owner_of: only they see and cancel it).
 
     A resend with the same `client_id` in the room schedules nothing new and returns the
     first one.
@@ -45,6 +47,7 @@ async def scheduled_message_create(
                 text=text,
                 due_ms=due,
                 client_id=client_id,
+                holder=holder,
                 account=account,
             ),
             timeout=settings.CHAT_STORE_TIMEOUT_S,
@@ -56,10 +59,10 @@ async def scheduled_message_create(
         ) from None
 
 
-async def scheduled_message_cancel(*, room: str, author: str, scheduled_id: str) -> None:
-    """Cancel the author's pending scheduled message; too late once it is being delivered."""
+async def scheduled_message_cancel(*, room: str, holder: str, scheduled_id: str) -> None:
+    """Cancel the holder's pending scheduled message; too late once it is being delivered."""
     try:
-        outcome = await scheduler.cancel(scheduled_id=scheduled_id, room=room, author=author)
+        outcome = await scheduler.cancel(scheduled_id=scheduled_id, room=room, holder=holder)
     except scheduling.ScheduleError as exc:
         raise ServiceError(exc.code, exc.message) from None
     except RedisError:

@@ -5,7 +5,9 @@ Keys (docs/scheduling.md says why each has the type it has):
     chat:sched:due                    ZSET    member -> due epoch ms; what waits to be claimed
     chat:sched:leases                 ZSET    member -> lease expiry epoch ms; claimed, not finished
     chat:sched:msg:<member>           HASH    room, author, account, text, client_id, due, seq, ...
-    chat:sched:by:<room>:<author>     ZSET    member -> due; one author's pending messages
+    chat:sched:by:<room>:<holder>     ZSET    member -> due; one holder's pending messages
+                                              (chat.identity.owners: an account, a guest's
+                                              browser key, or a cookie-less guest's name)
     chat:sched:cid:<room>:<client_id> STRING  member; makes scheduling idempotent by client_id
     chat:sched:wake                   channel a new earliest due time, so sleepers wake early
 
@@ -67,8 +69,8 @@ class Idle:
     next_ms: int | None
 
 
-def _by_key(room: str, author: str) -> str:
-    return f"{BY_PREFIX}{room}:{author}"
+def _by_key(room: str, holder: str) -> str:
+    return f"{BY_PREFIX}{room}:{holder}"
 
 
 def _int_or_none(raw: str) -> int | None:
@@ -82,6 +84,7 @@ async def schedule(
     text: str,
     due_ms: int | None,
     client_id: str | None,
+    holder: str,
     account: str | None = None,
 ) -> ScheduledMessage:
     """Store a message to deliver at `due_ms` (None or past: now, by Redis's clock).
@@ -103,6 +106,7 @@ async def schedule(
         CID_PREFIX,
         WAKE,
         account or "",
+        holder,
     )
     member, due = reply[1], int(reply[2])
     if reply[0] == "existing":
@@ -194,8 +198,8 @@ async def release(scheduled_id: str, *, retry_ms: int) -> None:
     )
 
 
-async def cancel(*, scheduled_id: str, room: str, author: str) -> str:
-    """Cancel a pending message of this author: 'cancelled', 'too_late' or 'not_found'."""
+async def cancel(*, scheduled_id: str, room: str, holder: str) -> str:
+    """Cancel a pending message of this holder: 'cancelled', 'too_late' or 'not_found'."""
     return str(
         await redis().eval(
             scripts.CANCEL,
@@ -203,7 +207,7 @@ async def cancel(*, scheduled_id: str, room: str, author: str) -> str:
             DUE,
             scheduling.member_of(scheduled_id),
             room,
-            author,
+            holder,
             MSG_PREFIX,
             BY_PREFIX,
             CID_PREFIX,
@@ -211,14 +215,14 @@ async def cancel(*, scheduled_id: str, room: str, author: str) -> str:
     )
 
 
-async def pending(*, room: str, author: str, limit: int = LIST_LIMIT) -> list[ScheduledMessage]:
-    """The author's messages not yet delivered in the room, earliest first."""
-    members = await redis().zrange(_by_key(room, author), 0, limit - 1)
+async def pending(*, room: str, holder: str, limit: int = LIST_LIMIT) -> list[ScheduledMessage]:
+    """The holder's messages not yet delivered in the room, earliest first."""
+    members = await redis().zrange(_by_key(room, holder), 0, limit - 1)
     if not members:
         return []
     async with redis().pipeline(transaction=False) as pipe:
         for member in members:
-            pipe.hmget(MSG_PREFIX + member, "text", "due", "client_id")
+            pipe.hmget(MSG_PREFIX + member, "text", "due", "client_id", "author")
         rows = await pipe.execute()
     return [
         ScheduledMessage(
@@ -229,7 +233,7 @@ async def pending(*, room: str, author: str, limit: int = LIST_LIMIT) -> list[Sc
             due_ms=int(due),
             client_id=client_id or None,
         )
-        for member, (text, due, client_id) in zip(members, rows, strict=True)
+        for member, (text, due, client_id, author) in zip(members, rows, strict=True)
         if text is not None and due is not None
     ]
 

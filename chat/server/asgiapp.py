@@ -23,7 +23,7 @@ from django.http.cookie import parse_cookie
 from django.urls import URLPattern
 from django.utils.module_loading import import_string
 
-from chat.identity import tokens
+from chat.identity import guests, tokens
 from chat.server.origin import scope_allowed
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,13 @@ async def refuse(receive: Any, send: Any) -> None:
 def consumer_scope(scope: dict[str, Any], kwargs: dict[str, Any], user: Any) -> dict[str, Any]:
     """The scope a consumer runs with: daphne's without the handshake, plus route and user."""
     kept = {key: scope[key] for key in _CONSUMER_SCOPE_KEYS if key in scope}
-    return {**kept, "url_route": {"args": (), "kwargs": kwargs}, "user": user}
+    guest_key = guests.key_from(_cookies(scope).get(guests.COOKIE))
+    return {
+        **kept,
+        "url_route": {"args": (), "kwargs": kwargs},
+        "user": user,
+        "guest_key": guest_key,
+    }
 
 
 async def token_user(scope: dict[str, Any]) -> Any:

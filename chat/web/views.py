@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
+from chat.identity import guests
 from chat.protocol import MAX_NAME, MAX_TEXT, ProtocolError, validate_room
 
 DEFAULT_ROOM = "lobby"
@@ -27,8 +28,8 @@ def room(request: HttpRequest, room: str = DEFAULT_ROOM) -> HttpResponse:
         room = validate_room(room)
     except ProtocolError as exc:
         return render(request, "chat/bad_room.html", {"message": exc.message}, status=404)
-    return render(
-        request,
-        "chat/index.html",
-        {"room": room, "max_name": MAX_NAME, "max_text": MAX_TEXT},
+    page = render(
+        request, "chat/index.html", {"room": room, "max_name": MAX_NAME, "max_text": MAX_TEXT}
     )
+    # Before the page's socket opens: what the guest schedules or starts is theirs by it.
+    return guests.ensure_cookie(request, page)

@@ -52,6 +52,7 @@ async def schedule(room: str, text: str, deliver_at: str | int = "now", **kw: st
     item = await scheduled_services.scheduled_message_create(
         room=room,
         author=kw.get("author", "alice"),
+        holder=kw.get("author", "alice"),
         text=text,
         deliver_at=deliver_at,
         client_id=kw.get("client_id"),
@@ -121,14 +122,24 @@ async def test_equal_due_times_keep_scheduling_order_and_earlier_due_gets_lower_
 async def test_a_resend_with_the_same_client_id_schedules_nothing_new(room: str) -> None:
     """Scheduling is idempotent by (room, client_id), like sending."""
     first = await scheduled_services.scheduled_message_create(
-        room=room, author="alice", text="once", deliver_at=now_ms() + 60_000, client_id="c-1"
+        room=room,
+        author="alice",
+        holder="alice",
+        text="once",
+        deliver_at=now_ms() + 60_000,
+        client_id="c-1",
     )
     again = await scheduled_services.scheduled_message_create(
-        room=room, author="alice", text="once", deliver_at=now_ms() + 60_000, client_id="c-1"
+        room=room,
+        author="alice",
+        holder="alice",
+        text="once",
+        deliver_at=now_ms() + 60_000,
+        client_id="c-1",
     )
     assert again.id == first.id
     assert again.due_ms == first.due_ms
-    assert len(await selectors.scheduled_pending(room=room, author="alice")) == 1
+    assert len(await selectors.scheduled_pending(room=room, holder="alice")) == 1
 
 
 async def test_a_resend_after_delivery_is_still_recognised(room: str) -> None:
@@ -147,7 +158,7 @@ async def test_the_pending_list_shows_only_the_authors_undelivered_messages(room
     await schedule(room, "bob's", now_ms() + 60_000, author="bob")
     await schedule(room, "now")
     await drain()
-    pending = await selectors.scheduled_pending(room=room, author="alice")
+    pending = await selectors.scheduled_pending(room=room, holder="alice")
     assert [(p.id, p.text) for p in pending] == [(sooner, "sooner"), (later, "later")]
 
 
@@ -156,16 +167,16 @@ async def test_cancel_works_while_pending_only_for_the_author(room: str) -> None
     item = await schedule(room, "maybe", now_ms() + 300)
     with pytest.raises(ServiceError) as info:
         await scheduled_services.scheduled_message_cancel(
-            room=room, author="bob", scheduled_id=item
+            room=room, holder="bob", scheduled_id=item
         )
     assert info.value.code == "not_found"
-    await scheduled_services.scheduled_message_cancel(room=room, author="alice", scheduled_id=item)
-    assert await selectors.scheduled_pending(room=room, author="alice") == []
+    await scheduled_services.scheduled_message_cancel(room=room, holder="alice", scheduled_id=item)
+    assert await selectors.scheduled_pending(room=room, holder="alice") == []
     await asyncio.sleep(0.4)
     assert await drain() == 0
     with pytest.raises(ServiceError) as info:
         await scheduled_services.scheduled_message_cancel(
-            room=room, author="alice", scheduled_id=item
+            room=room, holder="alice", scheduled_id=item
         )
     assert info.value.code == "not_found"
 
@@ -177,7 +188,7 @@ async def test_cancel_is_too_late_once_claimed(room: str) -> None:
     assert isinstance(claim, scheduler.Claim)
     with pytest.raises(ServiceError) as info:
         await scheduled_services.scheduled_message_cancel(
-            room=room, author="alice", scheduled_id=item
+            room=room, holder="alice", scheduled_id=item
         )
     assert info.value.code == "too_late"
 
@@ -215,7 +226,7 @@ async def test_a_second_delivery_after_a_crash_stores_no_second_copy(room: str) 
     assert message == stored
     assert await store.count_messages(room=room) == 1
     assert await drain() == 0
-    assert await selectors.scheduled_pending(room=room, author="alice") == []
+    assert await selectors.scheduled_pending(room=room, holder="alice") == []
 
 
 async def test_a_failed_delivery_is_retried_after_a_short_delay(room: str) -> None:
@@ -348,7 +359,7 @@ async def test_six_schedulers_deliver_a_thousand_messages_exactly_once_in_order(
             # Groups of 8 share a due time, so ties are common, and the order is shuffled.
             due = base + ((n * 7919) % count) // 8 * 8
             item = await scheduled_services.scheduled_message_create(
-                room=room, author=f"a{n % 3}", text=f"m{n}", deliver_at=due
+                room=room, author=f"a{n % 3}", holder=f"a{n % 3}", text=f"m{n}", deliver_at=due
             )
             scheduled[item.id] = (room, item.due_ms)
         assert now_ms() < base, "scheduling took so long that the test proves little"

@@ -16,7 +16,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from chat.identity import accounts
+from chat.identity import accounts, guests
 from chat.identity.loginthrottle import client_address
 from chat.limits import readlimits, senders
 from chat.protocol import (
@@ -72,7 +72,9 @@ async def identity_of(
     bearer = bearer_of(request)
     user = bearer.user if bearer is not None else await request.auser()
     try:
-        return await accounts.identity_for(user=user, requested_name=name)
+        return await accounts.identity_for(
+            user=user, requested_name=name, guest_key=guests.key_of(request)
+        )
     except ProtocolError as exc:
         error = {"loc": (where, field), "type": exc.code, "msg": exc.message}
         raise ValidationError([error]) from None

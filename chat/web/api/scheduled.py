@@ -13,6 +13,7 @@ from pydantic import (
     field_validator,
 )
 
+from chat.identity.owners import owner_of
 from chat.messages import selectors
 from chat.protocol import (
     MAX_NAME,
@@ -102,6 +103,7 @@ async def schedule_message(
         text=body.text,
         deliver_at=body.deliver_at,
         client_id=body.client_id,
+        holder=owner_of(who),
     )
     return Status(201, ScheduledOut.of(item))
 
@@ -114,7 +116,7 @@ async def schedule_message(
 async def list_scheduled(request: HttpRequest, room: str, author: str) -> ScheduledListOut:
     """The author's messages in the room that are not delivered yet."""
     who = await identity_of(request, author_of(author), where="query", field="author")
-    items = await selectors.scheduled_pending(room=room_of(room), author=who.name)
+    items = await selectors.scheduled_pending(room=room_of(room), holder=owner_of(who))
     return ScheduledListOut(items=[ScheduledOut.of(item) for item in items])
 
 
@@ -127,9 +129,8 @@ async def cancel_scheduled(
     request: HttpRequest, room: str, scheduled_id: str, author: str
 ) -> Status[None]:
     """Cancel while pending; 409 `too_late` once it is being delivered or was delivered."""
+    who = await identity_of(request, author_of(author), where="query", field="author")
     await scheduled_services.scheduled_message_cancel(
-        room=room_of(room),
-        author=(await identity_of(request, author_of(author), where="query", field="author")).name,
-        scheduled_id=scheduled_id,
+        room=room_of(room), holder=owner_of(who), scheduled_id=scheduled_id
     )
     return Status(204, None)
