@@ -121,22 +121,17 @@ async def test_equal_due_times_keep_scheduling_order_and_earlier_due_gets_lower_
 
 async def test_a_resend_with_the_same_client_id_schedules_nothing_new(room: str) -> None:
     """Scheduling is idempotent by (room, client_id), like sending."""
-    first = await scheduled_services.scheduled_message_create(
-        room=room,
-        author="alice",
-        holder="alice",
-        text="once",
-        deliver_at=now_ms() + 60_000,
-        client_id="c-1",
-    )
-    again = await scheduled_services.scheduled_message_create(
-        room=room,
-        author="alice",
-        holder="alice",
-        text="once",
-        deliver_at=now_ms() + 60_000,
-        client_id="c-1",
-    )
+    first, again = [
+        await scheduled_services.scheduled_message_create(
+            room=room,
+            author="alice",
+            holder="alice",
+            text="once",
+            deliver_at=now_ms() + 60_000,
+            client_id="c-1",
+        )
+        for _ in range(2)
+    ]
     assert again.id == first.id
     assert again.due_ms == first.due_ms
     assert len(await selectors.scheduled_pending(room=room, holder="alice")) == 1
