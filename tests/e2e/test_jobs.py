@@ -59,8 +59,13 @@ def start_export(server: ChatServer, room: str, name: str, fmt: str) -> str:
     return job["id"]
 
 
-def download(server: ChatServer, url: str) -> requests.Response:
-    response = requests.get(f"{server.http_url}{url}", timeout=10)
+def download_as(server: ChatServer, url: str, owner: str) -> requests.Response:
+    """A job's result, asked for as `owner` (a guest without cookies names itself)."""
+    return requests.get(f"{server.http_url}{url}", params={"name": owner}, timeout=10)
+
+
+def download(server: ChatServer, url: str, owner: str) -> requests.Response:
+    response = download_as(server, url, owner)
     assert response.status_code == 200, response.text
     return response
 
@@ -78,11 +83,11 @@ async def types_before_reply(client: Client) -> list[str]:
     return types
 
 
-async def wait_completed(server: ChatServer, job_id: str) -> dict[str, Any]:
-    """Poll the job until it is completed (bounded)."""
+async def wait_completed(server: ChatServer, job_id: str, owner: str) -> dict[str, Any]:
+    """Poll the job, as its owner, until it is completed (bounded)."""
     deadline = asyncio.get_running_loop().time() + WAIT_S
     while asyncio.get_running_loop().time() < deadline:
-        job = api(server, "GET", f"/jobs/{job_id}").json()
+        job = api(server, "GET", f"/jobs/{job_id}", params={"name": owner}).json()
         if job["status"] == "completed":
             return job
         assert job["status"] in ("pending", "running"), job
@@ -116,12 +121,13 @@ async def test_an_export_is_announced_on_every_open_socket_of_its_owner(
             "result_url": f"/api/jobs/{job_id}/result",
             "error": None,
         }
-        response = download(server, events[0]["result_url"])
+        response = download(server, events[0]["result_url"], alice)
+        assert download_as(server, events[0]["result_url"], bob_name).status_code == 404
         assert response.headers["Content-Type"] == "application/json"
         assert "attachment" in response.headers["Content-Disposition"]
         assert response.json() == {"room": room, "messages": history}
         assert "job" not in await types_before_reply(bob), "bob got alice's job event"
-        job = api(server, "GET", f"/jobs/{job_id}").json()
+        job = api(server, "GET", f"/jobs/{job_id}", params={"name": alice}).json()
         assert (job["status"], job["attempts"]) == ("completed", 1)
         assert job["progress"] == {"done": len(TEXTS), "total": len(TEXTS)}
         listed = api(server, "GET", "/jobs", params={"name": alice}).json()["items"]
@@ -138,7 +144,7 @@ async def test_an_owner_offline_at_completion_hears_on_reconnect_until_seen(
     history = seed(server, room)
     name = f"carol-{uuid.uuid4().hex[:6]}"
     job_id = start_export(server, room, name, "csv")
-    job = await wait_completed(server, job_id)
+    job = await wait_completed(server, job_id, name)
 
     for _ in range(2):  # not acknowledged yet: delivered on every connect
         client = await Client.join(server, room, name)
@@ -162,7 +168,7 @@ async def test_an_owner_offline_at_completion_hears_on_reconnect_until_seen(
     finally:
         await client.close()
 
-    response = download(server, job["result_url"])
+    response = download(server, job["result_url"], name)
     assert response.headers["Content-Type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     assert [
@@ -201,8 +207,8 @@ async def test_stats_counts_authors_and_hours(server: ChatServer, room: str) -> 
     history = seed(server, room)
     body = {"kind": "stats", "room": room, "name": "dave"}
     job_id = api(server, "POST", "/jobs", json=body).json()["id"]
-    job = await wait_completed(server, job_id)
-    stats = json.loads(download(server, job["result_url"]).content)
+    job = await wait_completed(server, job_id, "dave")
+    stats = json.loads(download(server, job["result_url"], "dave").content)
     assert stats["messages"] == len(history)
     assert stats["authors"] == [
         {"author": "user0", "messages": 3},

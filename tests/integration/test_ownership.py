@@ -58,3 +58,14 @@ async def test_a_guests_jobs_are_listed_for_their_browser_only(room: str) -> Non
     mine = (await ivy.get("/api/jobs", {"name": "ivy"})).json()["items"]
     theirs = (await other.get("/api/jobs", {"name": "ivy"})).json()["items"]
     assert [job["id"] for job in mine] == [started.json()["id"]] and theirs == []
+
+
+async def test_a_job_and_its_result_are_404_to_anyone_but_its_owner(room: str) -> None:
+    ivy, other = await browser(room), await browser(room)
+    body = json.dumps({"kind": "stats", "room": room, "name": "ivy"})
+    job = (await ivy.post("/api/jobs", body, content_type="application/json")).json()
+    assert (await ivy.get(f"/api/jobs/{job['id']}")).status_code == 200
+    for path in (f"/api/jobs/{job['id']}", f"/api/jobs/{job['id']}/result"):
+        for intruder, params in ((other, {}), (AsyncClient(), {"name": "ivy"})):
+            refused = await intruder.get(path, params)
+            assert (refused.status_code, refused.json()["code"]) == (404, "not_found")

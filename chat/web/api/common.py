@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from django.http import HttpRequest
 from ninja import Path, Schema
@@ -18,6 +18,7 @@ from pydantic_core import PydanticCustomError
 
 from chat.identity import accounts, guests
 from chat.identity.loginthrottle import client_address
+from chat.identity.owners import owner_of
 from chat.limits import readlimits, senders
 from chat.protocol import (
     MessageOut,
@@ -64,13 +65,18 @@ def room_checked(raw: str) -> str:
         raise PydanticCustomError(exc.code, exc.message) from None
 
 
+async def request_user(request: HttpRequest) -> Any:
+    """The token's user, else the session's (AnonymousUser without either)."""
+    bearer = bearer_of(request)
+    return bearer.user if bearer is not None else await request.auser()
+
+
 async def identity_of(
     request: HttpRequest, name: str, *, where: str, field: str
 ) -> accounts.Identity:
     """Who the request acts as: a token's or the signed-in user, else the guest `name` (422
     if not free)."""
-    bearer = bearer_of(request)
-    user = bearer.user if bearer is not None else await request.auser()
+    user = await request_user(request)
     try:
         return await accounts.identity_for(
             user=user, requested_name=name, guest_key=guests.key_of(request)
@@ -106,6 +112,20 @@ ROOM_PATH = Path(
     example="lobby",
     description="1-64 of a-z, 0-9, '-', '_', starting with a letter or digit; case-insensitive",
 )
+
+
+async def caller_owner(request: HttpRequest, name: str | None) -> str | None:
+    """Whose jobs and scheduled messages the caller may read (chat.identity.owners): its
+    account (session or token), else its browser's guest key, else the guest `name` it gives
+    (422 if that is a registered user's); None when it gives none of these."""
+    user = await request_user(request)
+    key = guests.key_of(request)
+    if user.is_authenticated or key:
+        account = user.get_username() if user.is_authenticated else None
+        return owner_of(accounts.Identity(name="", account=account, guest_key=key))
+    if not name:
+        return None
+    return owner_of(await identity_of(request, name, where="query", field="name"))
 
 
 def check_write(request: HttpRequest, who: accounts.Identity, client_id: str | None) -> None:

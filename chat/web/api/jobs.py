@@ -24,9 +24,11 @@ from chat.jobs import service as job_service
 from chat.web.api.common import (
     ErrorOut,
     WireTime,
+    caller_owner,
     check_write,
     identity_of,
     name_checked,
+    request_user,
     room_checked,
 )
 
@@ -131,10 +133,21 @@ async def _owner(request: HttpRequest, name: str, *, where: str) -> str:
     return owner_of(await identity_of(request, name, where=where, field="name"))
 
 
-async def _job(job_id: str) -> job_records.Job:
+_OWNER_NAME = Query(
+    None, description="a guest without the page's cookie or a token: the name that started it"
+)
+
+
+async def _job(request: HttpRequest, job_id: str, name: str | None) -> job_records.Job:
+    """The caller's job (staff may read any, from the admin's jobs page); anyone else's is
+    404, as an unknown one is."""
     job = await job_selectors.job_get(job_id=job_id)
     if job is None:
-        raise ServiceError("not_found", f"no job {job_id}")
+        raise ServiceError("not_found", f"no job {job_id} of yours")
+    if (await request_user(request)).is_staff:
+        return job
+    if job.owner != await caller_owner(request, name):
+        raise ServiceError("not_found", f"no job {job_id} of yours")
     return job
 
 
@@ -179,9 +192,11 @@ async def list_jobs(
     response={200: JobOut, 404: ErrorOut, 422: ErrorOut, 503: ErrorOut},
     summary="Read a job",
 )
-async def get_job(request: HttpRequest, job_id: str = _JOB_ID_PATH) -> JobOut:
+async def get_job(
+    request: HttpRequest, job_id: str = _JOB_ID_PATH, name: str | None = _OWNER_NAME
+) -> JobOut:
     """The job's status, attempts, progress, error and, once completed, its result URL."""
-    return JobOut.of(await _job(job_id))
+    return JobOut.of(await _job(request, job_id, name))
 
 
 @router.get(
@@ -200,9 +215,11 @@ async def get_job(request: HttpRequest, job_id: str = _JOB_ID_PATH) -> JobOut:
         }
     },
 )
-async def job_result(request: HttpRequest, job_id: str = _JOB_ID_PATH) -> HttpResponse:
+async def job_result(
+    request: HttpRequest, job_id: str = _JOB_ID_PATH, name: str | None = _OWNER_NAME
+) -> HttpResponse:
     """Stream the completed job's output; 409 while it runs (`not_ready`) or if it failed."""
-    job = await _job(job_id)
+    job = await _job(request, job_id, name)
     if job.status == job_records.FAILED:
         raise ServiceError("no_result", f"the job failed: {job.error}")
     if job.status != job_records.COMPLETED or job.result is None:
