@@ -132,6 +132,10 @@ CHAT_STORE_TIMEOUT_S = env_int("CHAT_STORE_TIMEOUT_MS", 5000) / 1000
 # Messages (and schedules) one connection may send: a token bucket; 0 switches it off.
 CHAT_RATE_PER_S = env_int("CHAT_RATE_PER_S", 10)
 CHAT_RATE_BURST = env_int("CHAT_RATE_BURST", 20)
+# All senders of one client address together (chat.limits.senders); 0 switches it off.
+# Unset (-1): ten times the per-sender rate and burst, so off where that limit is off.
+CHAT_ADDRESS_RATE_PER_S = env_int("CHAT_ADDRESS_RATE_PER_S", -1)
+CHAT_ADDRESS_RATE_BURST = env_int("CHAT_ADDRESS_RATE_BURST", -1)
 # Reads a client asks for (chat/limits/readlimits.py): history pages (generous: gap fills and
 # scrolling) and searches per connection; per address, this many times that.
 CHAT_HISTORY_RATE_PER_S = env_int("CHAT_HISTORY_RATE_PER_S", 20)

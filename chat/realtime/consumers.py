@@ -123,7 +123,9 @@ class ChatConsumer(RoomSession):
         self.reads.check(read, self.address)
 
     async def on_message(self, event: MessageIn) -> None:
-        senders.check_write(sender=self.name, address=self.address, client_id=event.client_id)
+        senders.check_write(
+            identity=self.identity(), address=self.address, client_id=event.client_id
+        )
         # Stored concurrently with this client's next messages, so they share a write.
         await self.posts().start(self.post_message(event))
 
@@ -161,7 +163,9 @@ class ChatConsumer(RoomSession):
         )
 
     async def on_schedule(self, event: ScheduleIn) -> None:
-        senders.check_write(sender=self.name, address=self.address, client_id=event.client_id)
+        senders.check_write(
+            identity=self.identity(), address=self.address, client_id=event.client_id
+        )
         scheduled = await scheduled_services.scheduled_message_create(
             room=self.room,
             author=self.name,

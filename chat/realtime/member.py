@@ -117,11 +117,12 @@ class RoomMember(SocketConsumer):
             self.forwarded_seq = after_seq or 0
             await self.catch_up_missed(announce_empty=True)
 
+    def identity(self) -> accounts.Identity:
+        return accounts.Identity(name=self.name, account=self.account, guest_key=self.guest_key)
+
     def holder(self) -> str:
         """Who owns what this connection starts: its jobs, its scheduled messages."""
-        return owners.owner_of(
-            accounts.Identity(name=self.name, account=self.account, guest_key=self.guest_key)
-        )
+        return owners.owner_of(self.identity())
 
     async def join_owner(self) -> None:
         """Receive the owner's job events from now on, and those not yet seen from before.

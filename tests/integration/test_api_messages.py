@@ -360,3 +360,23 @@ async def test_jobs_count_against_the_senders_write_rate(
     ]
     assert [a.status_code for a in answers] == [202, 202, 429]
     assert answers[2].json()["code"] == "rate_limited" and int(answers[2]["Retry-After"]) >= 1
+
+
+async def test_many_names_from_one_address_share_its_limit(
+    client: AsyncClient, room: str, settings: Any
+) -> None:
+    """Made-up names do not multiply a flood: the address's own bucket refuses it."""
+    settings.CHAT_RATE_PER_S, settings.CHAT_RATE_BURST = 100, 100
+    settings.CHAT_ADDRESS_RATE_PER_S, settings.CHAT_ADDRESS_RATE_BURST = 1, 3
+    answers = [await post(client, room, {"text": "x", "author": f"name{i}"}) for i in range(4)]
+    assert [a.status_code for a in answers] == [201, 201, 201, 429]
+    assert int(answers[3]["Retry-After"]) >= 1
+
+
+async def test_a_guest_browser_is_one_sender_whatever_name_it_types(
+    client: AsyncClient, room: str, settings: Any
+) -> None:
+    settings.CHAT_RATE_PER_S, settings.CHAT_RATE_BURST = 1, 2
+    assert (await client.get(f"/r/{room}/")).status_code == 200  # the page gives the key
+    answers = [await post(client, room, {"text": "x", "author": n}) for n in ("a", "b", "c")]
+    assert [a.status_code for a in answers] == [201, 201, 429]

@@ -130,7 +130,7 @@ async def caller_owner(request: HttpRequest, name: str | None) -> str | None:
 
 def check_write(request: HttpRequest, who: accounts.Identity, client_id: str | None) -> None:
     """The sender's write limit, as on the WebSocket (chat.limits.senders); 429 past it."""
-    senders.check_write(sender=who.name, address=client_address(request), client_id=client_id)
+    senders.check_write(identity=who, address=client_address(request), client_id=client_id)
 
 
 class ErrorOut(Schema):
