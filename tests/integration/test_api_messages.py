@@ -347,6 +347,8 @@ async def test_posting_past_the_senders_rate_gets_429_with_retry_after_as_on_the
     assert int(answers[2]["Retry-After"]) >= 1
     other = await post(client, room, {"text": "hi", "author": "calm", "client_id": "c"})
     assert other.status_code == 201, "another sender has a bucket of its own"
+    stored = (await client.get(url(room))).json()["messages"]
+    assert [m["text"] for m in stored] == ["m0", "m1", "hi"], "all accepted, nothing refused"
 
 
 async def test_jobs_count_against_the_senders_write_rate(
