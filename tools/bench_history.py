@@ -9,9 +9,9 @@ then times, in this process, what a join reads (`selectors.join_view`: the newes
 dropped (`cold`: a store read, which fills the tail) and `--repeat` times after (`warm`: the
 tail in Redis). `--store` also times the store's own answers, none from the tail: the newest
 page as REST reads it, a page from the middle of the room (scroll-back), a gap fill of 200
-from the middle, the highest seq (what re-seeding a lost counter reads) and an export's
-first chunk. It prints one JSON line with the median and the slowest of each, in
-milliseconds.
+from the middle, the highest seq (what re-seeding a lost counter reads), an export's
+first chunk and a search page that finds nothing (the most it reads). It prints one JSON
+line with the median and the slowest of each, in milliseconds.
 
 Server-side here means the read as the consumer awaits it, without the WebSocket: the time
 from asking to holding the page. On the local FerretDB (SQLite backend) a query by room is a
@@ -94,6 +94,8 @@ async def store_reads(room: str, highest: int) -> dict[str, Any]:
         ),
         "store_highest_seq": lambda: pages.max_seq(room),
         "store_export_first_chunk": export_first_chunk,
+        # A word no message holds: the page reads its whole bound before answering.
+        "store_search_page": lambda: selectors.search(room=room, q="no such word anywhere"),
     }
     return {name: await timed(read, 5) for name, read in reads.items()}
 

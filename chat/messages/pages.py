@@ -38,21 +38,22 @@ class Stored:
 
 async def get(room: str, seqs: list[int]) -> dict[int, Stored]:
     """The room's stored messages at these seqs, by seq (absent where none is stored)."""
-    if not seqs:
-        return {}
-    coll = mongo_db()[MESSAGES]
     ids = [ObjectId(message_id(room, seq)) for seq in seqs]
-    if await _in_scans():
-        found = await asyncio.gather(*(coll.find_one({"_id": key}) for key in ids))
-        docs = [doc for doc in found if doc is not None]
-    else:
-        # With the room: a collection sharded on (room, seq) answers from one shard.
-        docs = await coll.find(_by_ids(room, ids)).to_list(length=len(ids))
+    # With the room: a collection sharded on (room, seq) answers from one shard.
+    docs = await by_ids(MESSAGES, ids, room=room)
     return {int(doc["seq"]): Stored(from_doc(doc), doc["client_id"]) for doc in docs}
 
 
-def _by_ids(room: str, ids: list[ObjectId]) -> dict[str, Any]:
-    return {"room": room, "_id": {"$in": ids}}
+async def by_ids(collection: str, ids: list[ObjectId], **fields: str) -> list[dict[str, Any]]:
+    """The documents of a collection with these `_id`s (and `fields`, when given): one `$in`,
+    or concurrent single gets where the server would scan for an `$in` (`_in_scans`)."""
+    if not ids:
+        return []
+    coll = mongo_db()[collection]
+    if await _in_scans():
+        found = await asyncio.gather(*(coll.find_one({"_id": key, **fields}) for key in ids))
+        return [doc for doc in found if doc is not None]
+    return await coll.find({**fields, "_id": {"$in": ids}}).to_list(length=len(ids))
 
 
 _in_scan: bool | None = None
@@ -67,7 +68,7 @@ async def _in_scans() -> bool:
         db = mongo_db()
         info = await db.client.admin.command("buildInfo")
         explained = await db.command(
-            "explain", {"find": MESSAGES, "filter": _by_ids("", [ObjectId()])}
+            "explain", {"find": MESSAGES, "filter": {"room": "", "_id": {"$in": [ObjectId()]}}}
         )
         planner = explained.get("queryPlanner") or {}
         in_scan = "ferretdbVersion" in info and "USING INDEX" not in json.dumps(
@@ -171,3 +172,43 @@ async def max_seq(room: str) -> int:
         highest = max(got)
         at = highest + 1
     return highest
+
+
+# Messages one search page reads at most before it answers with what it found and where to
+# go on (`SearchPage.next_before_seq`): a search costs the same in a room of any size.
+SEARCH_SCAN = 5_000
+_SEARCH_WINDOW = 500
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """Matches newest first; `has_more` when older ones may exist, to be asked for with
+    `next_before_seq` (the oldest seq this page read)."""
+
+    messages: list[MessageOut]
+    has_more: bool
+    next_before_seq: int | None
+
+
+@metrics.mongo_op("search")
+async def search(
+    room: str, *, text: str, before_seq: int | None, limit: int, top: int | None = None
+) -> SearchPage:
+    """The newest `limit` messages below `before_seq` containing `text` in any case, read by
+    key newest first, at most SEARCH_SCAN of them (a `$regex` would read the whole
+    collection on FerretDB, every room's)."""
+    first, last = await roomfigures.seq_span(room, top=top)
+    high = last if before_seq is None else min(last, before_seq - 1)
+    needle = text.casefold()
+    found: list[MessageOut] = []
+    at = high
+    while at >= first and high - at < SEARCH_SCAN and len(found) <= limit:
+        seqs = list(range(at, max(first, at - _SEARCH_WINDOW + 1) - 1, -1))
+        docs = await by_ids(MESSAGES, [ObjectId(message_id(room, seq)) for seq in seqs], room=room)
+        # Matched before decoding: most of the stretch is not a match.
+        hits = [doc for doc in docs if needle in doc["text"].casefold()]
+        found += [from_doc(doc) for doc in sorted(hits, key=lambda d: d["seq"], reverse=True)]
+        at = seqs[-1] - 1
+    if len(found) > limit:
+        return SearchPage(found[:limit], True, found[limit - 1].seq)
+    return SearchPage(found, at >= first, at + 1 if at >= first else None)

@@ -12,7 +12,7 @@ from django.conf import settings
 from redis.exceptions import RedisError
 
 from chat.infra.singleflight import SingleFlight
-from chat.messages import historytail, pages, roomfigures, sequencing, store
+from chat.messages import historytail, pages, roomfigures, sequencing
 from chat.presence import store as presence
 from chat.protocol import (
     HISTORY_MAX_PAGE,
@@ -142,9 +142,18 @@ async def history_around(*, room: str, around_seq: int, limit: int = HISTORY_PAG
 async def search(
     *, room: str, q: str, before_seq: int | None = None, limit: int = SEARCH_PAGE
 ) -> SearchResults:
-    """The room's messages containing `q` in any case, newest first, older than before_seq."""
-    page = await store.search(room, text=q, before_seq=before_seq, limit=limit)
-    return SearchResults(q=q, messages=page.messages, has_more=page.has_more, before_seq=before_seq)
+    """The room's messages containing `q` in any case, newest first, older than before_seq;
+    a page reads a bounded stretch of the room (chat.messages.pages.search)."""
+    page = await pages.search(
+        room, text=q, before_seq=before_seq, limit=limit, top=await _top(room)
+    )
+    return SearchResults(
+        q=q,
+        messages=page.messages,
+        has_more=page.has_more,
+        before_seq=before_seq,
+        next_before_seq=page.next_before_seq,
+    )
 
 
 async def catch_up(*, room: str, after_seq: int) -> AsyncIterator[History]:

@@ -162,22 +162,17 @@ async def _originals(room: str, wanted: list[tuple[int, str]]) -> dict[str, Mess
     """The stored originals of would-be duplicates (the seq each tried, its client_id) of
     one room, by client_id.
 
-    By key, concurrently: the seq noted under each client_id, then the messages at those
-    seqs and at the seqs tried (a seq taken by another message explains a duplicate too);
-    FerretDB answers `$in` and any other filter by reading the whole collection. Only what
-    that leaves unexplained (a client_id not noted) is looked for by a query.
+    Two reads by key for all of them: the seqs noted under their client_ids, then the
+    messages at those seqs and at the seqs tried (a seq taken by another message explains a
+    duplicate too). Only what that leaves unexplained (a client_id not noted) is looked for
+    by a query on client_id, which FerretDB answers by reading the whole collection.
     """
     if not wanted:
         return {}
     client_ids = {client_id for _, client_id in wanted}
-    noted = await asyncio.gather(
-        *(
-            mongo_db()[CLIENT_IDS].find_one({"_id": client_id_key(room, client_id)})
-            for _, client_id in wanted
-        )
-    )
+    noted = await pages.by_ids(CLIENT_IDS, [client_id_key(room, cid) for _, cid in wanted])
     tried = [seq for seq, _ in wanted]
-    by_seq = await pages.get(room, sorted({int(doc["seq"]) for doc in noted if doc} | set(tried)))
+    by_seq = await pages.get(room, sorted({int(doc["seq"]) for doc in noted} | set(tried)))
     found = {s.client_id: s.message for s in by_seq.values() if s.client_id in client_ids}
     unexplained = [cid for seq, cid in wanted if cid not in found and seq not in by_seq]
     if unexplained:
@@ -217,21 +212,6 @@ async def _raise_seq_floors(affected: list[str]) -> None:
         await rooms.update_one(
             {"_id": room}, {"$max": {"seq_floor": await pages.max_seq(room)}}, upsert=True
         )
-
-
-async def search(room: str, *, text: str, before_seq: int | None, limit: int) -> pages.Page:
-    """The `limit` newest messages below `before_seq` containing `text` in any case,
-    newest first; `has_more` when older matches exist.
-
-    A `$regex` of the escaped text with option `i`: FerretDB runs it (as a scan of the room's
-    messages), and no regex metacharacter in a query means anything but itself.
-    """
-    query = _filter(room=room, text=text, before=None)
-    if before_seq is not None:
-        query["seq"] = {"$lt": before_seq}
-    cursor = mongo_db()[MESSAGES].find(query).sort("seq", DESCENDING).limit(limit + 1)
-    docs = await cursor.to_list(length=limit + 1)
-    return pages.Page([from_doc(d) for d in docs[:limit]], len(docs) > limit)
 
 
 def _filter(*, room: str | None, text: str | None, before: datetime | None) -> dict[str, Any]:

@@ -63,13 +63,16 @@ class History(ServerEvent):
 
 
 class SearchResults(ServerEvent):
-    """Messages containing `q` (any case), newest first; `has_more`: older matches exist."""
+    """Messages containing `q` (any case), newest first; `has_more`: older matches may
+    exist, asked for with `before_seq` = `next_before_seq` (a page reads a bounded stretch
+    of the room, so it may hold fewer than `limit`, even none, and still have more)."""
 
     type: Literal["search"] = "search"
     q: str
     messages: list[MessageOut]
     has_more: bool
     before_seq: int | None = None
+    next_before_seq: int | None = None
 
 
 class Ack(ServerEvent):

@@ -91,9 +91,13 @@ export function createSearch({ send, jumpTo }) {
     const firstNew = results.children.length;
     results.append(...event.messages.map(result));
     found += event.messages.length;
-    if (event.messages.length) oldest = event.messages[event.messages.length - 1].seq;
+    // Where the next page starts: a page reads a bounded stretch, so it may find none yet.
+    const last = event.messages.length ? event.messages[event.messages.length - 1].seq : oldest;
+    oldest = event.next_before_seq ?? last;
     more.hidden = !event.has_more;
-    if (found === 0) status.textContent = `No messages contain “${query}”.`;
+    if (found === 0 && event.has_more) {
+      status.textContent = `No recent messages contain “${query}”; older ones can be searched.`;
+    } else if (found === 0) status.textContent = `No messages contain “${query}”.`;
     else status.textContent = `${found}${event.has_more ? "+" : ""} ${found === 1 ? "message" : "messages"} found, newest first.`;
     const next = results.children[firstNew];
     if (event.before_seq !== null && next) next.querySelector("button").focus();

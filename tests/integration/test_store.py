@@ -232,3 +232,24 @@ async def test_a_lookup_by_id_is_answered_by_the_id_index(room: str, shape: str)
     assert any(stage in plan for stage in ("USING INDEX", "IDHACK", "IXSCAN", "EXPRESS")), plan
     assert [m async for m in mongo_db()[MESSAGES].find(query)] != []
     assert not await pages._in_scans()
+
+
+async def test_a_search_page_reads_a_bounded_stretch_and_says_where_to_go_on(
+    room: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pages, "SEARCH_SCAN", 10)
+    monkeypatch.setattr(pages, "_SEARCH_WINDOW", 4)
+    for seq in range(1, 31):
+        await store.insert_message(make(room, seq, text="Needle" if seq in (3, 5) else "hay"))
+    first = await pages.search(room, text="nEEDLE", before_seq=None, limit=5)
+    assert (first.messages, first.has_more, first.next_before_seq) == ([], True, 19)
+    second = await pages.search(room, text="needle", before_seq=19, limit=5)
+    assert ([m.seq for m in second.messages], second.has_more) == ([], True)
+    last = await pages.search(room, text="needle", before_seq=second.next_before_seq, limit=1)
+    assert ([m.seq for m in last.messages], last.has_more, last.next_before_seq) == ([5], True, 5)
+    rest = await pages.search(room, text="needle", before_seq=5, limit=5)
+    assert ([m.seq for m in rest.messages], rest.has_more, rest.next_before_seq) == (
+        [3],
+        False,
+        None,
+    )

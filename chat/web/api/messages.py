@@ -188,8 +188,15 @@ class SearchOut(Schema):
 
     q: str = Field(description="the query as searched (outer whitespace trimmed)")
     messages: list[MessageItem]
-    has_more: bool = Field(description="older matches exist: ask again with before_seq")
+    has_more: bool = Field(
+        description="older matches may exist: ask again with before_seq=next_before_seq"
+    )
     before_seq: int | None = None
+    next_before_seq: int | None = Field(
+        default=None,
+        description="where the next page starts: a page reads at most 5,000 messages, so it "
+        "may hold fewer than `limit` (even none) and still have more",
+    )
 
 
 def _query(raw: str) -> str:
@@ -224,4 +231,5 @@ async def search_messages(
         messages=[MessageItem.model_validate(m.model_dump()) for m in found.messages],
         has_more=found.has_more,
         before_seq=found.before_seq,
+        next_before_seq=found.next_before_seq,
     )
