@@ -17,6 +17,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 
 from chat.server.origin import origin_allowed
 from chat.web.middleware import Guard
+from chat.web.tokenauth import bearer_of
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 REFUSED = {
@@ -37,7 +38,7 @@ def cross_site(request: HttpRequest) -> bool:
     """Whether this request is an API write made with the session cookie from elsewhere."""
     if request.method in SAFE_METHODS or not request.path.startswith("/api/"):
         return False
-    if request.headers.get("Authorization", "").startswith("Bearer "):
+    if bearer_of(request) is not None:  # a valid token (chat.web.tokenauth ran before)
         return False
     if settings.SESSION_COOKIE_NAME not in request.COOKIES:
         return False

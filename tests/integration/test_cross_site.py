@@ -6,9 +6,11 @@ import json
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.test import AsyncClient
 
+from chat.identity import tokens
 from chat.messages import pages
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -76,4 +78,20 @@ async def test_without_the_session_cookie_there_is_nothing_to_forge(room: str) -
     client = AsyncClient(enforce_csrf_checks=True)
     path, body = message(room, "as a guest")
     posted = await client.post(path, body, content_type="text/plain", headers={"Origin": EVIL})
+    assert posted.status_code == 201, posted.content
+
+
+async def test_a_token_needs_no_csrf_even_beside_the_session_cookie(
+    signed_in: AsyncClient, room: str
+) -> None:
+    """The token is what authenticates; the cookie the browser adds does not matter."""
+    user = await get_user_model().objects.aget(username="carol")
+    _, raw = await sync_to_async(tokens.create_token)(user, name="bot", scopes=["chat"])
+    path, body = message(room, "with a token")
+    posted = await signed_in.post(
+        path,
+        body,
+        content_type="text/plain",
+        headers={"Origin": EVIL, "Authorization": f"bearer {raw}"},
+    )
     assert posted.status_code == 201, posted.content
