@@ -21,7 +21,9 @@ def tokens_page(request: HttpRequest) -> HttpResponse:
     error = None
     if request.method == "POST":
         if "revoke" in request.POST:
-            tokens.revoke(request.user, int(request.POST["revoke"] or 0))
+            token_id = request.POST["revoke"]
+            if token_id.isdigit():  # anything else names no token of anyone's
+                tokens.revoke(request.user, int(token_id))
             return redirect("tokens")
         try:
             token, raw = tokens.create_token(

@@ -116,3 +116,15 @@ async def test_revoking_is_only_for_the_owner(dana: object) -> None:
     assert not await sync_to_async(tokens.revoke)(other, token.pk)
     assert await sync_to_async(tokens.revoke)(dana, token.pk)
     assert await sync_to_async(tokens.tokens_of)(dana) == []
+
+
+@pytest.mark.parametrize("value", ["abc", "", "-1", "99999999"])
+async def test_the_page_ignores_a_revoke_that_names_no_token_of_yours(
+    dana: object, value: str
+) -> None:
+    raw = await make(dana, "chat")
+    client = AsyncClient()
+    await client.aforce_login(dana)
+    answer = await client.post("/accounts/tokens/", {"revoke": value})
+    assert (answer.status_code, answer["Location"]) == (302, "/accounts/tokens/")
+    assert (await ApiToken.objects.aget(digest=tokens.digest(raw))).revoked_at is None
