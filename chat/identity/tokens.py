@@ -76,6 +76,17 @@ def authenticate(raw: str) -> Bearer:
     return Bearer(user=token.user, scopes=frozenset(token.scopes.split()), token_id=token.pk)
 
 
+def from_header(header: str, *, scope: str) -> Bearer:
+    """The bearer of an `Authorization: Bearer <token>` header allowed `scope`, or
+    TokenError (401 for anything but a valid token, 403 for a missing scope)."""
+    scheme, _, raw = header.partition(" ")
+    if scheme.lower() != "bearer" or not raw.strip():
+        raise TokenError(401, "invalid_token", "send Authorization: Bearer <token>")
+    bearer = authenticate(raw.strip())
+    bearer.require(scope)
+    return bearer
+
+
 def tokens_of(user: AbstractBaseUser) -> list[ApiToken]:
     """The user's tokens that are not revoked, newest first."""
     return list(ApiToken.objects.filter(user=user, revoked_at__isnull=True).order_by("-created_at"))

@@ -40,12 +40,8 @@ def _resolve(request: HttpRequest) -> HttpResponse | None:
         return None
     if request.path.startswith(_DESCRIPTION):
         return None
-    scheme, _, raw = header.partition(" ")
     try:
-        if scheme.lower() != "bearer" or not raw.strip():
-            raise tokens.TokenError(401, "invalid_token", "send Authorization: Bearer <token>")
-        bearer = tokens.authenticate(raw.strip())
-        bearer.require(scope_for(request.path))
+        bearer = tokens.from_header(header, scope=scope_for(request.path))
     except tokens.TokenError as exc:
         body = {"code": exc.code, "message": exc.message, "field": None}
         response = HttpResponse(
