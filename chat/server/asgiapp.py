@@ -63,9 +63,11 @@ class ChatApplication:
         user = await token_user(scope)
         if user is False:
             return refuse(receive, send)
+        cookies = _cookies(scope)
         if user is None:
-            user = await session_user(scope)
-        return make_consumer()(consumer_scope(scope, kwargs, user), receive, send)
+            user = await session_user(cookies)
+        guest_key = guests.key_from(cookies.get(guests.COOKIE))
+        return make_consumer()(consumer_scope(scope, kwargs, user, guest_key), receive, send)
 
     def route(self, path: str) -> tuple[Callable[[], Any], dict[str, Any]] | None:
         """A new consumer's maker and the URL's keyword arguments, as URLRouter matches them.
@@ -93,10 +95,12 @@ async def refuse(receive: Any, send: Any) -> None:
     await send({"type": "websocket.close"})
 
 
-def consumer_scope(scope: dict[str, Any], kwargs: dict[str, Any], user: Any) -> dict[str, Any]:
-    """The scope a consumer runs with: daphne's without the handshake, plus route and user."""
+def consumer_scope(
+    scope: dict[str, Any], kwargs: dict[str, Any], user: Any, guest_key: str | None = None
+) -> dict[str, Any]:
+    """The scope a consumer runs with: daphne's without the handshake, plus route, user and
+    a guest's browser key."""
     kept = {key: scope[key] for key in _CONSUMER_SCOPE_KEYS if key in scope}
-    guest_key = guests.key_from(_cookies(scope).get(guests.COOKIE))
     return {
         **kept,
         "url_route": {"args": (), "kwargs": kwargs},
@@ -111,25 +115,22 @@ async def token_user(scope: dict[str, Any]) -> Any:
     header = next((v for k, v in scope.get("headers", ()) if k == b"authorization"), None)
     if header is None:
         return None
-    scheme, _, raw = header.decode("latin-1").partition(" ")
     try:
-        if scheme.lower() != "bearer":
-            raise tokens.TokenError(401, "invalid_token", "not a bearer token")
-        bearer = await database_sync_to_async(tokens.authenticate)(raw.strip())
-        bearer.require("chat")
+        bearer = await database_sync_to_async(tokens.from_header)(
+            header.decode("latin-1"), scope="chat"
+        )
     except tokens.TokenError as exc:
         log.info("WebSocket token refused: %s", exc.message)
         return False
     return bearer.user
 
 
-async def session_user(scope: dict[str, Any]) -> Any:
+async def session_user(cookies: dict[str, str]) -> Any:
     """The user signed in by the session cookie, as Channels' AuthMiddleware finds it.
 
     Channels' get_user checks the session's backend and its password hash (a session from
     before a password change is flushed); no cookie is a guest without a database query.
     """
-    cookies = _cookies(scope)
     session_key = cookies.get(settings.SESSION_COOKIE_NAME)
     if not session_key:
         return AnonymousUser()
