@@ -172,18 +172,18 @@ class ChatConsumer(RoomSession):
             text=event.text,
             deliver_at=event.deliver_at,
             client_id=event.client_id,
-            holder=self.holder(),
+            holder=self.owner,
             account=self.account,
         )
         await self.send_event(scheduled_reply(scheduled, client_id=event.client_id))
 
     async def on_scheduled_list(self, event: ScheduledListIn) -> None:
-        pending = await selectors.scheduled_pending(room=self.room, holder=self.holder())
+        pending = await selectors.scheduled_pending(room=self.room, holder=self.owner)
         await self.send_event(scheduled_list(pending))
 
     async def on_scheduled_cancel(self, event: ScheduledCancelIn) -> None:
         await scheduled_services.scheduled_message_cancel(
-            room=self.room, holder=self.holder(), scheduled_id=event.id
+            room=self.room, holder=self.owner, scheduled_id=event.id
         )
         await self.send_event(ScheduledCancelled(id=event.id))
 

@@ -12,7 +12,7 @@ import logging
 from django.conf import settings
 from pymongo.errors import PyMongoError
 
-from chat.identity import accounts, owners
+from chat.identity import accounts
 from chat.infra.workerinfo import worker_id
 from chat.jobs import selectors as job_selectors
 from chat.messages import selectors
@@ -34,7 +34,8 @@ class RoomMember(SocketConsumer):
     account: str | None = None
     # A guest's browser key (chat.identity.guests), from the handshake's cookie.
     guest_key: str | None = None
-    # Whose job notifications this socket receives (chat.identity.owners decides).
+    # Who holds what this connection starts (its jobs, its scheduled messages) and whose job
+    # notifications it receives: chat.identity.owners decides, at connect.
     owner: str = ""
     # Highest seq sent to this client: where a catch-up after lost broadcasts starts.
     forwarded_seq: int = 0
@@ -120,17 +121,12 @@ class RoomMember(SocketConsumer):
     def identity(self) -> accounts.Identity:
         return accounts.Identity(name=self.name, account=self.account, guest_key=self.guest_key)
 
-    def holder(self) -> str:
-        """Who owns what this connection starts: its jobs, its scheduled messages."""
-        return owners.owner_of(self.identity())
-
     async def join_owner(self) -> None:
         """Receive the owner's job events from now on, and those not yet seen from before.
 
         Joined before the stored ones are read, so a job ending meanwhile is not missed (it
         may arrive twice; the client keys them by id).
         """
-        self.owner = self.holder()
         await self.channel_layer.group_add(owner_group(self.owner), self.channel_name)
         try:
             for notice in await job_selectors.pending_notices(owner=self.owner):

@@ -11,7 +11,7 @@ from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
 from chat.broadcast import recovery
-from chat.identity import accounts
+from chat.identity import accounts, owners
 from chat.limits import admission, connlimits
 from chat.messages import selectors
 from chat.ops import metrics
@@ -69,6 +69,7 @@ class RoomSession(RoomMember):
             identity.account,
             identity.guest_key,
         )
+        self.owner = owners.owner_of(identity)
         # Join before reading history so nothing falls between the history and the live stream.
         await self.channel_layer.group_add(group_name(self.room), self.channel_name)
         self.joined = True
