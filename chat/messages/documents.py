@@ -30,9 +30,14 @@ def _key(*parts: str) -> ObjectId:
     return ObjectId(hashlib.blake2b(joined, digest_size=12).digest())
 
 
+def message_key(room: str, seq: int) -> ObjectId:
+    """The `_id` of the room's message with this seq: each seq is stored at most once."""
+    return _key("seq", room, str(seq))
+
+
 def message_id(room: str, seq: int) -> str:
-    """The id of the room's message with this seq: each seq is stored at most once."""
-    return str(_key("seq", room, str(seq)))
+    """A message's id as clients see it: its `message_key` in hex."""
+    return str(message_key(room, seq))
 
 
 def client_id_key(room: str, client_id: str) -> ObjectId:
@@ -42,7 +47,7 @@ def client_id_key(room: str, client_id: str) -> ObjectId:
 
 def to_doc(message: MessageOut, client_id: str | None = None) -> dict[str, Any]:
     return {
-        "_id": ObjectId(message_id(message.room, message.seq)),
+        "_id": message_key(message.room, message.seq),
         "room": message.room,
         "seq": message.seq,
         "client_id": client_id or f"srv-{message.id}",

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bson import ObjectId
 from pymongo.errors import BulkWriteError
 
 from chat.infra.clients import mongo_db
@@ -15,7 +14,7 @@ from chat.messages.documents import (
     MESSAGES,
     ROOMS,
     client_id_key,
-    message_id,
+    message_key,
 )
 
 BATCH_SIZE = 1000
@@ -66,10 +65,8 @@ async def _copy(docs: list[dict[str, Any]], spans: dict[str, tuple[int, int]]) -
     copies = []
     for doc in docs:
         room, seq = doc["room"], int(doc["seq"])
-        new_id = message_id(room, seq)
-        copies.append(
-            doc | {"_id": ObjectId(new_id), "client_id": doc.get("client_id") or f"srv-{new_id}"}
-        )
+        key = message_key(room, seq)
+        copies.append(doc | {"_id": key, "client_id": doc.get("client_id") or f"srv-{key}"})
         first, last = spans.get(room, (seq, seq))
         spans[room] = (min(first, seq), max(last, seq))
     await _insert_new(MESSAGES, copies)

@@ -17,7 +17,7 @@ from pymongo import ASCENDING, DESCENDING
 
 from chat.infra.clients import mongo_db
 from chat.messages import roomfigures
-from chat.messages.documents import MESSAGES, from_doc, message_id
+from chat.messages.documents import MESSAGES, from_doc, message_key
 from chat.ops import metrics
 from chat.protocol import MessageOut
 
@@ -38,10 +38,13 @@ class Stored:
 
 async def get(room: str, seqs: list[int]) -> dict[int, Stored]:
     """The room's stored messages at these seqs, by seq (absent where none is stored)."""
-    ids = [ObjectId(message_id(room, seq)) for seq in seqs]
-    # With the room: a collection sharded on (room, seq) answers from one shard.
-    docs = await by_ids(MESSAGES, ids, room=room)
+    docs = await _docs_at(room, seqs)
     return {int(doc["seq"]): Stored(from_doc(doc), doc["client_id"]) for doc in docs}
+
+
+async def _docs_at(room: str, seqs: list[int]) -> list[dict[str, Any]]:
+    # With the room: a collection sharded on (room, seq) answers from one shard.
+    return await by_ids(MESSAGES, [message_key(room, seq) for seq in seqs], room=room)
 
 
 async def by_ids(collection: str, ids: list[ObjectId], **fields: str) -> list[dict[str, Any]]:
@@ -204,7 +207,7 @@ async def search(
     at = high
     while at >= first and high - at < SEARCH_SCAN and len(found) <= limit:
         seqs = list(range(at, max(first, at - _SEARCH_WINDOW + 1) - 1, -1))
-        docs = await by_ids(MESSAGES, [ObjectId(message_id(room, seq)) for seq in seqs], room=room)
+        docs = await _docs_at(room, seqs)
         # Matched before decoding: most of the stretch is not a match.
         hits = [doc for doc in docs if needle in doc["text"].casefold()]
         found += [from_doc(doc) for doc in sorted(hits, key=lambda d: d["seq"], reverse=True)]

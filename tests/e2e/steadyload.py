@@ -13,10 +13,9 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from bson import ObjectId
 from pymongo.errors import PyMongoError
 
-from chat.messages.documents import MESSAGES, message_id
+from chat.messages.documents import MESSAGES, message_key
 from tests.e2e.test_faults import (
     Burst,
     assert_delivery,
@@ -96,7 +95,7 @@ def seed_other_rooms(stack: FaultStack) -> None:
             for first in range(1, per_room + 1, SEED_BATCH):
                 docs = [
                     {
-                        "_id": ObjectId(message_id(room, seq)),
+                        "_id": message_key(room, seq),
                         "room": room,
                         "seq": seq,
                         "client_id": f"seed-{room}-{seq}",
