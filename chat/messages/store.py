@@ -16,14 +16,7 @@ from redis.exceptions import RedisError
 
 from chat.infra.clients import mongo_db
 from chat.messages import historytail, migration, pages, roomfigures
-from chat.messages.documents import (
-    CLIENT_IDS,
-    MESSAGES,
-    ROOMS,
-    client_id_key,
-    from_doc,
-    to_doc,
-)
+from chat.messages.documents import CLIENT_IDS, MESSAGES, ROOMS, client_id_key, from_doc, to_doc
 from chat.ops import metrics
 from chat.protocol import MessageOut
 

@@ -49,3 +49,25 @@ def group_name(room: str) -> str:
 def owner_group(owner: str) -> str:
     """Channel-layer group of every socket of one job owner (any name becomes a valid group)."""
     return "owner." + hashlib.sha256(owner.encode()).hexdigest()[:40]
+
+
+__all__ = [
+    "CLOSE_BAD_REQUEST",
+    "CLOSE_GOING_AWAY",
+    "CLOSE_INTERNAL_ERROR",
+    "CLOSE_LIMITED",
+    "CLOSE_SERVER_FULL",
+    "CLOSE_TRY_AGAIN",
+    "HISTORY_MAX_PAGE",
+    "HISTORY_PAGE",
+    "MAX_FRAME_BYTES",
+    "MAX_NAME",
+    "MAX_QUERY",
+    "MAX_SEQ",
+    "MAX_TEXT",
+    "SEARCH_MAX_PAGE",
+    "SEARCH_PAGE",
+    "ProtocolError",
+    "group_name",
+    "owner_group",
+]

@@ -278,3 +278,29 @@ def validate_room(raw: str | None) -> str:
             "room names are 1-64 letters, digits, '-' or '_', starting with a letter or digit",
         )
     return room
+
+
+__all__ = [
+    "CLIENT_EVENT_TYPES",
+    "AnyClientEvent",
+    "ClientEvent",
+    "HistoryIn",
+    "JobSeenIn",
+    "MessageIn",
+    "ScheduleIn",
+    "ScheduledCancelIn",
+    "ScheduledListIn",
+    "SearchIn",
+    "Seq",
+    "Text",
+    "TypingIn",
+    "check_deliver_at",
+    "check_query",
+    "check_text",
+    "check_unicode",
+    "is_unicode",
+    "parse_after_seq",
+    "parse_client_event",
+    "validate_name",
+    "validate_room",
+]

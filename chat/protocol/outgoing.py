@@ -5,10 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-)
+from pydantic import BaseModel, ConfigDict
 
 from chat.scheduled import rules as scheduling
 
@@ -39,9 +36,9 @@ class Welcome(ServerEvent):
     """First event on a connection: who and where the client is."""
 
     type: Literal["welcome"] = "welcome"
+    account: str | None = None
     room: str
     name: str
-    account: str | None = None
     worker: str
     last_seq: int
 
@@ -155,8 +152,8 @@ class Scheduled(ServerEvent):
 
     type: Literal["scheduled"] = "scheduled"
     id: str
-    deliver_at: datetime
     client_id: str | None = None
+    deliver_at: datetime
 
 
 class ScheduledList(ServerEvent):
@@ -194,3 +191,26 @@ def scheduled_list(items: list[scheduling.ScheduledMessage]) -> ScheduledList:
     return ScheduledList(
         items=[ScheduledItem(id=i.id, text=i.text, deliver_at=i.deliver_at) for i in items]
     )
+
+
+__all__ = [
+    "Ack",
+    "Error",
+    "History",
+    "JobEvent",
+    "MessageOut",
+    "Presence",
+    "PresenceCount",
+    "PresenceJoin",
+    "PresenceLeave",
+    "Scheduled",
+    "ScheduledCancelled",
+    "ScheduledItem",
+    "ScheduledList",
+    "SearchResults",
+    "ServerEvent",
+    "Typing",
+    "Welcome",
+    "scheduled_list",
+    "scheduled_reply",
+]

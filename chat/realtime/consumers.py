@@ -116,6 +116,10 @@ class ChatConsumer(RoomSession):
             self._posts = InFlight()
         return self._posts
 
+    def check_write(self, client_id: str | None) -> None:
+        """Count a message or schedule against this sender's write limit (and its address)."""
+        senders.check_write(identity=self.identity(), address=self.address, client_id=client_id)
+
     def check_read(self, read: readlimits.Read) -> None:
         """Count a history page or search against this connection (and its address)."""
         if self.reads is None:
@@ -123,9 +127,7 @@ class ChatConsumer(RoomSession):
         self.reads.check(read, self.address)
 
     async def on_message(self, event: MessageIn) -> None:
-        senders.check_write(
-            identity=self.identity(), address=self.address, client_id=event.client_id
-        )
+        self.check_write(event.client_id)
         # Stored concurrently with this client's next messages, so they share a write.
         await self.posts().start(self.post_message(event))
 
@@ -163,17 +165,13 @@ class ChatConsumer(RoomSession):
         )
 
     async def on_schedule(self, event: ScheduleIn) -> None:
-        senders.check_write(
-            identity=self.identity(), address=self.address, client_id=event.client_id
-        )
+        self.check_write(event.client_id)
         scheduled = await scheduled_services.scheduled_message_create(
             room=self.room,
-            author=self.name,
+            sender=self.identity(),
             text=event.text,
             deliver_at=event.deliver_at,
             client_id=event.client_id,
-            holder=self.owner,
-            account=self.account,
         )
         await self.send_event(scheduled_reply(scheduled, client_id=event.client_id))
 

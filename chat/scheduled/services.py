@@ -10,6 +10,8 @@ from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
 from chat.errors import ServiceError
+from chat.identity.accounts import Identity
+from chat.identity.owners import owner_of
 from chat.messages import services
 from chat.protocol import MessageOut
 from chat.scheduled import rules as scheduling
@@ -21,15 +23,13 @@ log = logging.getLogger(__name__)
 async def scheduled_message_create(
     *,
     room: str,
-    author: str,
+    sender: Identity,
     text: str,
     deliver_at: str | int,
-    holder: str,
     client_id: str | None = None,
-    account: str | None = None,
 ) -> scheduling.ScheduledMessage:
-    """Schedule `text` for `deliver_at` (a past time or "now": at once), on `holder`'s list
-    (chat.identity.owners.owner_of: only they see and cancel it).
+    """Schedule `text` for `deliver_at` (a past time or "now": at once) as `sender`, on
+    its owner's list (chat.identity.owners.owner_of: only they see and cancel it).
 
     A resend with the same `client_id` in the room schedules nothing new and returns the
     first one.
@@ -43,12 +43,12 @@ async def scheduled_message_create(
         return await asyncio.wait_for(
             scheduler.schedule(
                 room=room,
-                author=author,
+                author=sender.name,
                 text=text,
                 due_ms=due,
                 client_id=client_id,
-                holder=holder,
-                account=account,
+                holder=owner_of(sender),
+                account=sender.account,
             ),
             timeout=settings.CHAT_STORE_TIMEOUT_S,
         )

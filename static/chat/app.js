@@ -68,59 +68,34 @@ function dropped() {
   view.dropped();
 }
 
+// One handler per server event type (docs/protocol.md); unknown types are ignored.
+const handlers = {
+  welcome: (event) => connection.welcome(event),
+  history: (event) => view.onHistory(event),
+  message: (event) => {
+    composer.stopTyping(event.author); // their message is here: they are done typing it
+    view.onLiveMessage(event);
+  },
+  batch: (event) => event.events.forEach(handle),
+  ack: (event) => composer.acknowledge(event),
+  error: (event) => onError(event),
+  typing: (event) => composer.onTyping(event),
+  scheduled: (event) => schedule.onScheduled(event),
+  "scheduled.list": (event) => schedule.onList(event),
+  "scheduled.cancelled": (event) => schedule.onCancelled(event),
+  job: (event) => exportsUi.onJob(event),
+  presence: (event) => presenceUi.snapshot(event),
+  "presence.join": (event) => presenceUi.change(event),
+  "presence.leave": (event) => presenceUi.change(event),
+  "presence.count": (event) => presenceUi.count(event),
+  search: (event) => {
+    connection.take((r) => r.kind === "search");
+    searchUi.onResults(event);
+  },
+};
+
 function handle(event) {
-  switch (event.type) {
-    case "welcome":
-      connection.welcome(event);
-      break;
-    case "history":
-      view.onHistory(event);
-      break;
-    case "message":
-      composer.stopTyping(event.author); // their message is here: they are done typing it
-      view.onLiveMessage(event);
-      break;
-    case "batch":
-      event.events.forEach(handle);
-      break;
-    case "ack":
-      composer.acknowledge(event);
-      break;
-    case "error":
-      onError(event);
-      break;
-    case "scheduled":
-      schedule.onScheduled(event);
-      break;
-    case "typing":
-      composer.onTyping(event);
-      break;
-    case "scheduled.list":
-      schedule.onList(event);
-      break;
-    case "job":
-      exportsUi.onJob(event);
-      break;
-    case "presence":
-      presenceUi.snapshot(event);
-      break;
-    case "presence.join":
-    case "presence.leave":
-      presenceUi.change(event);
-      break;
-    case "presence.count":
-      presenceUi.count(event);
-      break;
-    case "search":
-      connection.take((r) => r.kind === "search");
-      searchUi.onResults(event);
-      break;
-    case "scheduled.cancelled":
-      schedule.onCancelled(event);
-      break;
-    default:
-      break;
-  }
+  if (Object.hasOwn(handlers, event.type)) handlers[event.type](event);
 }
 
 // An error names the client_id it is about, or else answers the oldest request waiting.

@@ -2,7 +2,7 @@
 // its neighbours, a failed send's retry control, and the day separators. Text is only ever
 // inserted with textContent; links are DOM nodes whose hrefs are http(s) URLs only.
 import { dayKey, dayLabel, linkParts, relativeTime } from "./format.js";
-import { formatTime, paintAvatar } from "./page.js";
+import { element, formatTime, paintAvatar } from "./page.js";
 
 const GROUP_MS = 5 * 60 * 1000; // consecutive messages closer than this share one header
 
@@ -20,46 +20,34 @@ export function fillMessage(item, message, self) {
   item.dataset.ts = String(when.getTime());
   item.replaceChildren();
 
-  const avatar = document.createElement("span");
-  avatar.className = "avatar";
+  const avatar = element("span", "avatar");
   avatar.setAttribute("aria-hidden", "true");
   paintAvatar(avatar, message.author);
 
-  const bubble = document.createElement("div");
-  bubble.className = "bubble";
-  const meta = document.createElement("p");
-  meta.className = "meta";
-  const author = document.createElement("span");
-  author.className = "author";
-  author.textContent = message.author;
-  meta.append(author);
+  const bubble = element("div", "bubble");
+  const meta = element("p", "meta");
+  meta.append(element("span", "author", message.author));
   if (!message.account) {
     // Anyone may pick a guest name; only an account's name is vouched for.
-    const tag = document.createElement("span");
-    tag.className = "guest-tag";
-    tag.textContent = "guest";
+    const tag = element("span", "guest-tag", "guest");
     tag.title = "Not signed in";
     meta.append(tag);
   }
-  const text = document.createElement("p");
-  text.className = "text";
+  const text = element("p", "text");
   for (const part of linkParts(message.text)) {
     if (!part.href) {
       text.append(document.createTextNode(part.text));
       continue;
     }
-    const link = document.createElement("a");
+    const link = element("a", "", part.text);
     link.href = part.href;
     link.target = "_blank";
     link.rel = "noopener noreferrer";
-    link.textContent = part.text;
     text.append(link);
   }
-  const time = document.createElement("time");
-  time.className = "stamp";
+  const time = element("time", "stamp", stampText(when, new Date()));
   time.dateTime = when.toISOString();
   time.title = when.toLocaleString();
-  time.textContent = stampText(when, new Date());
   bubble.append(meta, text, time);
   item.append(avatar, bubble);
 }
@@ -92,15 +80,10 @@ export function markFailed(item) {
   if (item.classList.contains("failed")) return;
   item.classList.remove("pending");
   item.classList.add("failed");
-  const status = document.createElement("p");
-  status.className = "delivery";
-  const label = document.createElement("span");
-  label.textContent = "Not sent.";
-  const retry = document.createElement("button");
+  const status = element("p", "delivery");
+  const retry = element("button", "ghost small", "Retry");
   retry.type = "button";
-  retry.className = "ghost small";
-  retry.textContent = "Retry";
-  status.append(label, retry);
+  status.append(element("span", "", "Not sent."), retry);
   item.querySelector(".bubble").append(status);
 }
 

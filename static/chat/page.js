@@ -92,3 +92,11 @@ export function hideNotice() {
   notice.hidden = true;
   noticeText.textContent = "";
 }
+
+// A new element with a class and, optionally, its text (always as textContent).
+export function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}

@@ -15,12 +15,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from tests.chatserver import ChatServer, run_chat_server
 from tests.conftest import require_services
-from tests.e2e.browser import (
-    PHONE,
-    PageOpener,
-    join,
-    wait_online,
-)
+from tests.e2e.browser import PHONE, PageOpener, join, wait_online
 
 pytestmark = pytest.mark.services
 

@@ -17,6 +17,7 @@ from channels.layers import get_channel_layer
 from django.test import override_settings
 
 from chat.errors import ServiceError
+from chat.identity.accounts import Identity
 from chat.infra.clients import mongo_db, redis
 from chat.messages import pages, selectors, sequencing, services, store
 from chat.messages.documents import message_id
@@ -51,8 +52,7 @@ def now_ms() -> int:
 async def schedule(room: str, text: str, deliver_at: str | int = "now", **kw: str) -> str:
     item = await scheduled_services.scheduled_message_create(
         room=room,
-        author=kw.get("author", "alice"),
-        holder=kw.get("author", "alice"),
+        sender=Identity(name=kw.get("author", "alice"), account=None),
         text=text,
         deliver_at=deliver_at,
         client_id=kw.get("client_id"),
@@ -124,8 +124,7 @@ async def test_a_resend_with_the_same_client_id_schedules_nothing_new(room: str)
     first, again = [
         await scheduled_services.scheduled_message_create(
             room=room,
-            author="alice",
-            holder="alice",
+            sender=Identity(name="alice", account=None),
             text="once",
             deliver_at=now_ms() + 60_000,
             client_id="c-1",
@@ -354,7 +353,10 @@ async def test_six_schedulers_deliver_a_thousand_messages_exactly_once_in_order(
             # Groups of 8 share a due time, so ties are common, and the order is shuffled.
             due = base + ((n * 7919) % count) // 8 * 8
             item = await scheduled_services.scheduled_message_create(
-                room=room, author=f"a{n % 3}", holder=f"a{n % 3}", text=f"m{n}", deliver_at=due
+                room=room,
+                sender=Identity(name=f"a{n % 3}", account=None),
+                text=f"m{n}",
+                deliver_at=due,
             )
             scheduled[item.id] = (room, item.due_ms)
         assert now_ms() < base, "scheduling took so long that the test proves little"

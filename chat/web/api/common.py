@@ -9,23 +9,14 @@ from typing import Annotated, Any
 from django.http import HttpRequest
 from ninja import Path, Schema
 from ninja.errors import ValidationError
-from pydantic import (
-    PlainSerializer,
-    TypeAdapter,
-    WithJsonSchema,
-)
+from pydantic import PlainSerializer, TypeAdapter, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from chat.identity import accounts, guests
 from chat.identity.loginthrottle import client_address
 from chat.identity.owners import owner_of
 from chat.limits import readlimits, senders
-from chat.protocol import (
-    MessageOut,
-    ProtocolError,
-    validate_name,
-    validate_room,
-)
+from chat.protocol import MessageOut, ProtocolError, validate_name, validate_room
 from chat.web.tokenauth import bearer_of
 
 
@@ -128,9 +119,14 @@ async def caller_owner(request: HttpRequest, name: str | None) -> str | None:
     return owner_of(await identity_of(request, name, where="query", field="name"))
 
 
-def check_write(request: HttpRequest, who: accounts.Identity, client_id: str | None) -> None:
-    """The sender's write limit, as on the WebSocket (chat.limits.senders); 429 past it."""
+async def writer_of(
+    request: HttpRequest, name: str, client_id: str | None, *, field: str
+) -> accounts.Identity:
+    """Who a write acts as (the body's `field` names them), counted against the sender's
+    write limit as on the WebSocket (chat.limits.senders); 429 past it."""
+    who = await identity_of(request, name, where="body", field=field)
     senders.check_write(identity=who, address=client_address(request), client_id=client_id)
+    return who
 
 
 class ErrorOut(Schema):

@@ -7,12 +7,7 @@ from typing import Literal
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils.http import content_disposition_header
 from ninja import Field, Path, Query, Router, Schema, Status
-from pydantic import (
-    ConfigDict,
-    StrictStr,
-    ValidationInfo,
-    field_validator,
-)
+from pydantic import ConfigDict, StrictStr, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from chat.errors import ServiceError
@@ -25,11 +20,11 @@ from chat.web.api.common import (
     ErrorOut,
     WireTime,
     caller_owner,
-    check_write,
     identity_of,
     name_checked,
     request_user,
     room_checked,
+    writer_of,
 )
 
 router = Router(tags=["jobs"])
@@ -160,8 +155,7 @@ async def create_job(request: HttpRequest, body: JobBody) -> Status[JobOut]:
     """Queue the job and answer at once with its id; the owner's sockets hear when it ends.
 
     Counted against the sender's write rate like a message: a job is a write too."""
-    who = await identity_of(request, body.name, where="body", field="name")
-    check_write(request, who, None)
+    who = await writer_of(request, body.name, None, field="name")
     job = await job_service.job_create(
         kind=body.kind,
         params=job_service.job_params(kind=body.kind, room=body.room, fmt=body.format),

@@ -7,37 +7,20 @@ from typing import Literal
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 from ninja.errors import ValidationError
-from pydantic import (
-    ConfigDict,
-    StrictStr,
-    field_validator,
-)
+from pydantic import ConfigDict, StrictStr, field_validator
 from pydantic_core import PydanticCustomError
 
+from chat import protocol
 from chat.messages import selectors, services
-from chat.protocol import (
-    HISTORY_MAX_PAGE,
-    HISTORY_PAGE,
-    MAX_NAME,
-    MAX_QUERY,
-    MAX_SEQ,
-    MAX_TEXT,
-    SEARCH_MAX_PAGE,
-    SEARCH_PAGE,
-    Text,
-    check_query,
-    check_text,
-)
 from chat.web.api.common import (
     ROOM_PATH,
     ErrorOut,
     MessageItem,
     WireTime,
-    check_write,
-    identity_of,
     name_checked,
     read_allowed,
     room_of,
+    writer_of,
 )
 
 router = Router(tags=["rooms and messages"])
@@ -66,18 +49,24 @@ class HistoryOut(Schema):
     after_seq: int | None = None
 
 
+# A page and a search answer alike: their result, or a bad query, a read limit, a store down.
+_HISTORY_ANSWERS = {200: HistoryOut, 422: ErrorOut, 429: ErrorOut, 503: ErrorOut}
+
+
 class MessageBody(Schema):
     """A message to post now, as its author."""
 
     model_config = ConfigDict(extra="forbid")
 
     text: StrictStr = Field(
-        description=f"1-{MAX_TEXT} characters, not only whitespace", examples=["hello"]
+        description=f"1-{protocol.MAX_TEXT} characters, not only whitespace", examples=["hello"]
     )
     author: StrictStr = Field(
-        max_length=64, description=f"the name to post as (1-{MAX_NAME})", examples=["alice"]
+        max_length=64,
+        description=f"the name to post as (1-{protocol.MAX_NAME})",
+        examples=["alice"],
     )
-    client_id: Text | None = Field(
+    client_id: protocol.Text | None = Field(
         default=None,
         examples=["7b1e7c1e-5a4f-4c55-9d8e-0b3f5f7a9c21"],
         min_length=1,
@@ -86,7 +75,7 @@ class MessageBody(Schema):
         "original id and seq",
     )
 
-    _text = field_validator("text")(check_text)
+    _text = field_validator("text")(protocol.check_text)
     author_of = field_validator("author")(name_checked)
 
 
@@ -124,21 +113,23 @@ async def list_rooms(
     ]
 
 
-@router.get(
-    "/rooms/{room}/messages",
-    response={200: HistoryOut, 422: ErrorOut, 429: ErrorOut, 503: ErrorOut},
-    summary="Read a page of history",
-)
+@router.get("/rooms/{room}/messages", response=_HISTORY_ANSWERS, summary="Read a page of history")
 async def list_messages(
     request: HttpRequest,
     room: str = ROOM_PATH,
     before_seq: int | None = Query(
-        None, gt=0, le=MAX_SEQ, description="the newest `limit` messages with seq < before_seq"
+        None,
+        gt=0,
+        le=protocol.MAX_SEQ,
+        description="the newest `limit` messages with seq < before_seq",
     ),
     after_seq: int | None = Query(
-        None, ge=0, le=MAX_SEQ, description="the oldest `limit` messages with seq > after_seq"
+        None,
+        ge=0,
+        le=protocol.MAX_SEQ,
+        description="the oldest `limit` messages with seq > after_seq",
     ),
-    limit: int = Query(HISTORY_PAGE, ge=1, le=HISTORY_MAX_PAGE),
+    limit: int = Query(protocol.HISTORY_PAGE, ge=1, le=protocol.HISTORY_MAX_PAGE),
 ) -> HistoryOut:
     """Like the WebSocket `history`: no cursor is the newest page; not both cursors."""
     name = room_of(room)
@@ -171,8 +162,7 @@ async def post_message(
     request: HttpRequest, body: MessageBody, room: str = ROOM_PATH
 ) -> Status[PostedOut]:
     """Store and fan out like a WebSocket `message`; 201 with its id and seq, also on a retry."""
-    who = await identity_of(request, body.author, where="body", field="author")
-    check_write(request, who, body.client_id)
+    who = await writer_of(request, body.author, body.client_id, field="author")
     message = await services.message_create(
         room=room_of(room),
         author=who.name,
@@ -199,27 +189,26 @@ class SearchOut(Schema):
     )
 
 
+_SEARCH_ANSWERS = {**_HISTORY_ANSWERS, 200: SearchOut}
+
+
 def _query(raw: str) -> str:
     try:
-        return check_query(raw)
+        return protocol.check_query(raw)
     except PydanticCustomError as exc:
         error = {"loc": ("query", "q"), "type": exc.type, "msg": exc.message()}
         raise ValidationError([error]) from None
 
 
-@router.get(
-    "/rooms/{room}/search",
-    response={200: SearchOut, 422: ErrorOut, 429: ErrorOut, 503: ErrorOut},
-    summary="Search a room's messages",
-)
+@router.get("/rooms/{room}/search", response=_SEARCH_ANSWERS, summary="Search a room's messages")
 async def search_messages(
     request: HttpRequest,
     room: str = ROOM_PATH,
-    q: str = Query("", description=f"1-{MAX_QUERY} characters, any case"),
+    q: str = Query("", description=f"1-{protocol.MAX_QUERY} characters, any case"),
     before_seq: int | None = Query(
-        None, gt=0, le=MAX_SEQ, description="the next page: seq of the oldest match so far"
+        None, gt=0, le=protocol.MAX_SEQ, description="the next page: seq of the oldest match so far"
     ),
-    limit: int = Query(SEARCH_PAGE, ge=1, le=SEARCH_MAX_PAGE),
+    limit: int = Query(protocol.SEARCH_PAGE, ge=1, le=protocol.SEARCH_MAX_PAGE),
 ) -> SearchOut:
     """Messages containing `q` as a substring in any case (no pattern syntax), newest first."""
     read_allowed(request, "search")

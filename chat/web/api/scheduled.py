@@ -6,31 +6,14 @@ from datetime import datetime
 
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
-from pydantic import (
-    ConfigDict,
-    StrictInt,
-    StrictStr,
-    field_validator,
-)
+from pydantic import ConfigDict, StrictInt, StrictStr, field_validator
 
 from chat.identity.owners import owner_of
 from chat.messages import selectors
-from chat.protocol import (
-    MAX_NAME,
-    Text,
-    check_deliver_at,
-    check_text,
-)
+from chat.protocol import MAX_NAME, Text, check_deliver_at, check_text
 from chat.scheduled import services as scheduled_services
 from chat.scheduled.rules import ScheduledMessage
-from chat.web.api.common import (
-    ErrorOut,
-    author_of,
-    check_write,
-    identity_of,
-    name_checked,
-    room_of,
-)
+from chat.web.api.common import ErrorOut, author_of, identity_of, name_checked, room_of, writer_of
 
 router = Router(tags=["scheduled messages"])
 
@@ -68,15 +51,8 @@ class ScheduledOut(Schema):
 
     @classmethod
     def of(cls, item: ScheduledMessage) -> ScheduledOut:
-        """The API view of a scheduled message."""
-        return cls(
-            id=item.id,
-            room=item.room,
-            author=item.author,
-            text=item.text,
-            deliver_at=item.deliver_at,
-            client_id=item.client_id,
-        )
+        """The API view of a scheduled message (its fields by name)."""
+        return cls.model_validate(item, from_attributes=True)
 
 
 class ScheduledListOut(Schema):
@@ -94,16 +70,13 @@ async def schedule_message(
     request: HttpRequest, room: str, body: ScheduleBody
 ) -> Status[ScheduledOut]:
     """Deliver `text` to the room at `deliver_at`, posted by `author`."""
-    who = await identity_of(request, body.author, where="body", field="author")
-    check_write(request, who, body.client_id)
+    who = await writer_of(request, body.author, body.client_id, field="author")
     item = await scheduled_services.scheduled_message_create(
         room=room_of(room),
-        author=who.name,
-        account=who.account,
+        sender=who,
         text=body.text,
         deliver_at=body.deliver_at,
         client_id=body.client_id,
-        holder=owner_of(who),
     )
     return Status(201, ScheduledOut.of(item))
 
