@@ -12,7 +12,6 @@ import logging
 from django.conf import settings
 from pymongo.errors import PyMongoError
 
-from chat.identity import accounts
 from chat.infra.workerinfo import worker_id
 from chat.jobs import selectors as job_selectors
 from chat.messages import selectors
@@ -117,9 +116,6 @@ class RoomMember(SocketConsumer):
         else:
             self.forwarded_seq = after_seq or 0
             await self.catch_up_missed(announce_empty=True)
-
-    def identity(self) -> accounts.Identity:
-        return accounts.Identity(name=self.name, account=self.account, guest_key=self.guest_key)
 
     async def join_owner(self) -> None:
         """Receive the owner's job events from now on, and those not yet seen from before.

@@ -10,9 +10,8 @@ import logging
 
 from channels.exceptions import StopConsumer
 
-from chat.errors import RateLimited, ServiceError
 from chat.ops import metrics
-from chat.protocol import CLOSE_INTERNAL_ERROR, Error, ProtocolError, ServerEvent
+from chat.protocol import CLOSE_INTERNAL_ERROR, Error, ServerEvent
 from chat.server.queueconsumer import QueueConsumer
 
 log = logging.getLogger(__name__)
@@ -50,16 +49,6 @@ class SocketConsumer(QueueConsumer):
     async def send_event(self, event: ServerEvent) -> None:
         """Send one typed server event."""
         await self.send(text_data=event.encode())
-
-    async def send_error(self, exc: ProtocolError | ServiceError, *, client_id: str | None) -> None:
-        """Tell the client why its request failed (and when to retry a rate-limited one)."""
-        wait_ms = exc.retry_after_ms if isinstance(exc, RateLimited) else None
-        if wait_ms is not None:
-            metrics.RATE_LIMITED.inc()
-        error = Error(
-            code=exc.code, message=exc.message, client_id=client_id, retry_after_ms=wait_ms
-        )
-        await self.send_event(error)
 
     async def refuse(self, code: str, message: str, close_code: int) -> None:
         """Say why, then close: browsers do not expose close reasons reliably."""
