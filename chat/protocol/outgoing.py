@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Literal
 
@@ -193,6 +194,16 @@ def scheduled_list(items: list[scheduling.ScheduledMessage]) -> ScheduledList:
     )
 
 
+# A message's `seq` key in an encoded event: inside a JSON string every quote is escaped,
+# so `"seq":` opening an object member is always the key itself.
+_SEQ = re.compile(r'[{,]"seq":(\d+)')
+
+
+def highest_seq(text: str) -> int | None:
+    """The highest message seq in an encoded event (a message, batch or history), or None."""
+    return max(map(int, _SEQ.findall(text)), default=None)
+
+
 __all__ = [
     "Ack",
     "Error",
@@ -211,6 +222,7 @@ __all__ = [
     "ServerEvent",
     "Typing",
     "Welcome",
+    "highest_seq",
     "scheduled_list",
     "scheduled_reply",
 ]

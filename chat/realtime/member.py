@@ -24,6 +24,11 @@ from chat.realtime.socket import SocketConsumer
 log = logging.getLogger(__name__)
 
 
+def welcome_event(room: str, name: str, account: str | None, last_seq: int) -> Welcome:
+    """The first event a client of the room gets, on any transport."""
+    return Welcome(room=room, name=name, account=account, worker=worker_id(), last_seq=last_seq)
+
+
 class RoomMember(SocketConsumer):
     """The delivery side of a room's connection: broadcasts, catch-ups, history pages."""
 
@@ -102,15 +107,7 @@ class RoomMember(SocketConsumer):
             last_seq, page = await selectors.join_view(room=self.room)
         else:
             last_seq, page = await selectors.last_seq(room=self.room), None
-        await self.send_event(
-            Welcome(
-                room=self.room,
-                name=self.name,
-                account=self.account,
-                worker=worker_id(),
-                last_seq=last_seq,
-            )
-        )
+        await self.send_event(welcome_event(self.room, self.name, self.account, last_seq))
         if page is not None:
             await self.send_history(page)
         else:

@@ -24,6 +24,7 @@ from django.urls import URLPattern
 from django.utils.module_loading import import_string
 
 from chat.identity import guests, tokens
+from chat.server import eventstream
 from chat.server.origin import scope_allowed
 
 log = logging.getLogger(__name__)
@@ -37,12 +38,21 @@ _CONSUMER_SCOPE_KEYS = ("type", "asgi", "path", "query_string", "client", "serve
 class ChatApplication:
     """Route by scope type: `http` to Django, `websocket` to the URL patterns' consumers."""
 
-    def __init__(self, http: ASGIApp, websocket_routes: Sequence[URLPattern]) -> None:
+    def __init__(
+        self,
+        http: ASGIApp,
+        websocket_routes: Sequence[URLPattern],
+        stream_routes: Sequence[URLPattern] = (),
+    ) -> None:
         self.http = http
         self.websocket_routes = websocket_routes
+        # GET requests served by a consumer as Server-Sent Events (chat.server.eventstream).
+        self.stream_routes = stream_routes
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http":
+            if scope["method"] == "GET" and self.route(self.stream_routes, scope["path"]):
+                return await self.stream(scope, receive, send)
             return await self.http(scope, receive, send)
         if scope["type"] != "websocket":
             raise ValueError(f"No application configured for scope type {scope['type']!r}")
@@ -53,29 +63,59 @@ class ChatApplication:
 
     async def websocket(self, scope: dict[str, Any], receive: Any, send: Any) -> Awaitable[None]:
         """The coroutine that serves this WebSocket: its consumer, or a refusal (403)."""
-        if not scope_allowed(scope):
+        made = await self.consumer(self.websocket_routes, scope)
+        if made is None:
             return refuse(receive, send)
-        route = self.route(scope["path"])
+        consumer, kept = made
+        return consumer(kept, receive, send)
+
+    async def stream(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """An event stream: the WebSocket's consumer and checks, over one HTTP response."""
+        headers = dict(scope.get("headers", ()))
+        last_event_id = headers.get(b"last-event-id", b"").decode("latin-1")
+        scope = {
+            **scope,
+            "type": "websocket",
+            "query_string": eventstream.resume_query(scope.get("query_string", b""), last_event_id),
+        }
+        made = await self.consumer(self.stream_routes, scope)
+        if made is None:
+            await eventstream.refuse(send)
+            return
+        consumer, kept = made
+        del scope
+        await eventstream.EventStream(receive, send).serve(consumer, kept)
+
+    async def consumer(
+        self, routes: Sequence[URLPattern], scope: dict[str, Any]
+    ) -> tuple[Any, dict[str, Any]] | None:
+        """The consumer for this handshake and the scope it runs with; None to refuse it."""
+        if not scope_allowed(scope):
+            return None
+        route = self.route(routes, scope["path"])
         if route is None:
             log.info("no WebSocket route for %r", scope["path"])
-            return refuse(receive, send)
+            return None
         make_consumer, kwargs = route
         user = await token_user(scope)
         if user is False:
-            return refuse(receive, send)
+            return None
         cookies = _cookies(scope)
         if user is None:
             user = await session_user(cookies)
         guest_key = guests.key_from(cookies.get(guests.COOKIE))
-        return make_consumer()(consumer_scope(scope, kwargs, user, guest_key), receive, send)
+        return make_consumer(), consumer_scope(scope, kwargs, user, guest_key)
 
-    def route(self, path: str) -> tuple[Callable[[], Any], dict[str, Any]] | None:
+    @staticmethod
+    def route(
+        routes: Sequence[URLPattern], path: str
+    ) -> tuple[Callable[[], Any], dict[str, Any]] | None:
         """A new consumer's maker and the URL's keyword arguments, as URLRouter matches them.
 
         The patterns' callbacks are `Consumer.as_asgi()`; their consumers are made here, so
         that the coroutine of `as_asgi` does not stay between this frame and the consumer.
         """
-        for pattern in self.websocket_routes:
+        for pattern in routes:
             match = pattern.pattern.match(path.lstrip("/"))
             if match:
                 _rest, _args, kwargs = match

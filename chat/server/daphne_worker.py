@@ -26,6 +26,8 @@ from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 from twisted.internet import reactor
 
 from chat.protocol import CLOSE_GOING_AWAY
+from chat.realtime import listeners
+from chat.server import eventstream
 from chat.server.background import BackgroundLoops, worker_loops
 from chat.server.inbox import Inbox
 from chat.server.wsprotocol import LeanWebSocketProtocol
@@ -113,7 +115,8 @@ class GracefulServer(Server):
         super().listen_success(port)
 
     def begin_shutdown(self) -> None:
-        """Stop accepting, say goodbye to every WebSocket, stop once they are gone."""
+        """Stop accepting, say goodbye to every WebSocket, event stream and long-poll, stop
+        once they are gone."""
         if self.stopping:
             return
         self.stopping = True
@@ -128,6 +131,8 @@ class GracefulServer(Server):
                 protocol.serverClose(CLOSE_GOING_AWAY)
             elif protocol.transport is not None:
                 protocol.transport.abortConnection()
+        eventstream.close_all()
+        listeners.close_all()  # held long-polls answer now, empty
         self._stop_when_closed(time.monotonic() + CLOSE_GRACE_S)
 
     def watch_outgoing_buffers(self, limit: int) -> None:
@@ -158,7 +163,7 @@ class GracefulServer(Server):
         ]
 
     def _open_sockets(self) -> int:
-        return len(self._websockets())
+        return len(self._websockets()) + eventstream.streams_open() + listeners.waiting()
 
     def _stop_when_closed(self, deadline: float) -> None:
         sent = self.announcements is None or self.announcements.idle

@@ -1,6 +1,9 @@
-// The room's one native WebSocket: connecting and the status line, reconnecting with backoff,
+// The room's one connection: connecting and the status line, reconnecting with backoff,
 // resuming with `?after_seq=` from the newest message shown, and the requests waiting for
 // their answer. What arrives goes to `receive`; what the page shows is decided elsewhere.
+// A WebSocket that cannot open gives way to an event stream, and that to long-polling
+// (transports.js); a WebSocket is tried again now and then.
+import { TRANSPORTS, TRANSPORT_NAMES, openTransport, socketUrl } from "./transports.js";
 
 const CLOSE_BAD_REQUEST = 4400;
 // Refused by a connection limit: said in the status line while the page tries again.
@@ -10,13 +13,20 @@ const CLOSE_REASONS = {
 };
 const RECONNECT_BASE_MS = 500;
 const RECONNECT_MAX_MS = 30000;
+// Attempts in a row that never opened before the next transport is tried.
+const FAILURES_BEFORE_FALLBACK = 3;
+// On a fallback, how often a WebSocket is tried again.
+const WEBSOCKET_RETRY_MS = 60000;
 
 // `timeline` tells where to resume; `receive(event)` gets every parsed frame;
 // `statusChanged(online)` follows the status line; `welcomed(event)` after the server's
 // welcome; `dropped()` when the socket is gone and nothing asked for is coming.
 export function createConnection({ room, name, timeline, receive, statusChanged, welcomed, dropped }) {
   const statusEl = document.getElementById("status");
-  let ws = null;
+  let link = null; // the open transport: { send, close }
+  let kind = TRANSPORTS[0];
+  let failures = 0; // attempts of `kind` in a row that never opened
+  let probeTimer = null;
   let online = false;
   let retries = 0;
   let reconnectTimer = null;
@@ -27,18 +37,12 @@ export function createConnection({ room, name, timeline, receive, statusChanged,
 
   function setStatus(state, text, detail) {
     statusEl.dataset.state = state;
-    statusEl.textContent = text;
+    statusEl.dataset.transport = kind;
+    const via = TRANSPORT_NAMES[kind];
+    statusEl.textContent = via && state === "online" ? `${text} · ${via}` : text;
     statusEl.title = detail || "";
     online = state === "online";
     statusChanged(online);
-  }
-
-  function socketUrl(afterSeq) {
-    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    const path = `/ws/rooms/${encodeURIComponent(room)}/?name=${encodeURIComponent(name())}`;
-    // Resume: the server sends exactly what was said since the newest message shown.
-    const resume = afterSeq === null ? "" : `&after_seq=${afterSeq}`;
-    return `${scheme}//${location.host}${path}${resume}`;
   }
 
   function connect() {
@@ -46,27 +50,53 @@ export function createConnection({ room, name, timeline, receive, statusChanged,
     setStatus("connecting", "Connecting…");
     const afterSeq = timeline.resumeAfter();
     timeline.connected(afterSeq !== null);
-    const socket = new WebSocket(socketUrl(afterSeq));
-    ws = socket;
-    socket.addEventListener("message", (event) => {
-      if (socket !== ws) return;
-      let data;
-      try {
-        data = JSON.parse(event.data);
-      } catch (err) {
-        return;
-      }
-      receive(data);
+    let opened = false;
+    const current = openTransport(kind, {
+      room,
+      name: name(),
+      afterSeq,
+      opened: () => {
+        opened = true;
+        failures = 0;
+      },
+      receive: (event) => {
+        if (current === link) receive(event);
+      },
+      closed: (code) => {
+        if (current !== link) return;
+        link = null;
+        lost();
+        if (code === CLOSE_BAD_REQUEST) {
+          setStatus("offline", "Not connected");
+          return; // the error event before the close said why; the user fixes it
+        }
+        if (!opened) fallBack();
+        scheduleReconnect(CLOSE_REASONS[code]);
+      },
     });
-    socket.addEventListener("close", (event) => {
-      if (socket !== ws) return;
-      ws = null;
-      lost();
-      if (event.code === CLOSE_BAD_REQUEST) {
-        setStatus("offline", "Not connected");
-        return; // the error event before the close said why; the user fixes it
-      }
-      scheduleReconnect(CLOSE_REASONS[event.code]);
+    link = current;
+  }
+
+  // A transport that never opened FAILURES_BEFORE_FALLBACK times in a row gives way to the next.
+  function fallBack() {
+    failures += 1;
+    const next = TRANSPORTS.indexOf(kind) + 1;
+    if (failures < FAILURES_BEFORE_FALLBACK || next >= TRANSPORTS.length) return;
+    kind = TRANSPORTS[next];
+    failures = 0;
+    retries = 0;
+    if (probeTimer === null) probeTimer = setInterval(probeWebSocket, WEBSOCKET_RETRY_MS);
+  }
+
+  // On a fallback: a WebSocket that opens now takes over (a resume, so nothing is lost).
+  function probeWebSocket() {
+    const probe = new WebSocket(socketUrl(room, name(), null));
+    probe.addEventListener("open", () => {
+      probe.close(1000);
+      clearInterval(probeTimer);
+      probeTimer = null;
+      kind = TRANSPORTS[0];
+      reconnectNow();
     });
   }
 
@@ -77,11 +107,11 @@ export function createConnection({ room, name, timeline, receive, statusChanged,
   }
 
   function reconnectNow() {
-    if (ws) {
-      const old = ws;
-      ws = null;
+    if (link) {
+      const old = link;
+      link = null;
       lost();
-      old.close(1000);
+      old.close();
     }
     retries = 0;
     connect();
@@ -129,9 +159,7 @@ export function createConnection({ room, name, timeline, receive, statusChanged,
 
   // A frame that gets no answer (nothing to track); false when not connected.
   function sendQuiet(event) {
-    if (!online || !ws || ws.readyState !== WebSocket.OPEN) return false;
-    ws.send(JSON.stringify(event));
-    return true;
+    return online && link !== null && link.send(event);
   }
 
   // The first request waiting that `match`es, no longer waiting; null when none does.

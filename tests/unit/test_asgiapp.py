@@ -1,9 +1,9 @@
-"""What a consumer's scope keeps of the handshake, and how WebSocket paths are routed."""
+"""What a consumer's scope keeps of the handshake, and how WebSocket and stream paths are routed."""
 
 from __future__ import annotations
 
 from chat.realtime.consumers import ChatConsumer
-from chat.realtime.routing import websocket_urlpatterns
+from chat.realtime.routing import stream_urlpatterns, websocket_urlpatterns
 from chat.server.asgiapp import ChatApplication, consumer_scope
 
 HANDSHAKE = {
@@ -30,11 +30,20 @@ def test_a_consumer_scope_has_no_headers_but_its_route_and_user() -> None:
 
 
 def test_room_paths_route_to_the_chat_consumer_with_the_room() -> None:
-    app = ChatApplication(http=None, websocket_routes=websocket_urlpatterns)  # type: ignore[arg-type]
-    route = app.route("/ws/rooms/Lobby%20x/")
+    route = ChatApplication.route(websocket_urlpatterns, "/ws/rooms/Lobby%20x/")
     assert route is not None
     make_consumer, kwargs = route
     assert isinstance(make_consumer(), ChatConsumer)
     assert kwargs == {"room": "Lobby%20x"}
-    assert app.route("/ws/rooms/a/b/") is None
-    assert app.route("/elsewhere/") is None
+    assert ChatApplication.route(websocket_urlpatterns, "/ws/rooms/a/b/") is None
+    assert ChatApplication.route(websocket_urlpatterns, "/elsewhere/") is None
+
+
+def test_stream_paths_route_to_the_same_consumer_and_only_streams() -> None:
+    route = ChatApplication.route(stream_urlpatterns, "/api/rooms/lobby/stream")
+    assert route is not None
+    make_consumer, kwargs = route
+    assert isinstance(make_consumer(), ChatConsumer)
+    assert kwargs == {"room": "lobby"}
+    assert ChatApplication.route(stream_urlpatterns, "/api/rooms/lobby/events") is None
+    assert ChatApplication.route(stream_urlpatterns, "/ws/rooms/lobby/") is None

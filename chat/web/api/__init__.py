@@ -49,6 +49,9 @@ _STATUS = {
     "not_scheduled": 503,
     "not_stored": 503,
     "rate_limited": 429,
+    "too_many_connections": 429,
+    "connecting_too_fast": 429,
+    "server_full": 503,
     "unavailable": 503,
 }
 
@@ -105,8 +108,9 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     return error_response(request, exc.status_code, code, exc.message)
 
 
-from chat.web.api import jobs, messages, scheduled  # noqa: E402  (their routes use `api`'s errors)
+from chat.web.api import jobs, messages, scheduled, transports  # noqa: E402  (they use its errors)
 
 api.add_router("/", messages.router)
 api.add_router("/", scheduled.router)
 api.add_router("/", jobs.router)
+api.add_router("/", transports.router)

@@ -1,0 +1,104 @@
+"""Room listeners: held HTTP requests (long-polls) wait on their room's broadcasts here.
+
+A room has one local channel of the layer in this process, however many requests wait on
+it, so a poll costs no Redis subscription of its own; the channel stays a member of the
+room's group for LINGER_S after its last waiter, so the next poll of a client finds it
+subscribed. `close_all` wakes every waiter when the worker stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from channels.layers import get_channel_layer
+
+from chat.protocol import group_name
+
+log = logging.getLogger(__name__)
+
+LINGER_S = 30.0
+
+# What a waiter gets: a layer message of the room (chat.protocol.layer), or None to stop.
+Waiter = asyncio.Queue[dict[str, Any] | None]
+
+
+class _Room:
+    def __init__(self, room: str) -> None:
+        self.group = group_name(room)
+        self.waiters: set[Waiter] = set()
+        self.channel = get_channel_layer().new_local_channel(self.deliver)
+        self.joined: asyncio.Future[None] = asyncio.ensure_future(
+            get_channel_layer().group_add(self.group, self.channel)
+        )
+        self.linger: asyncio.TimerHandle | None = None
+
+    def deliver(self, event: dict[str, Any]) -> None:
+        for waiter in self.waiters:
+            waiter.put_nowait(event)
+
+
+_rooms: dict[str, _Room] = {}
+_leaving: set[asyncio.Future[None]] = set()
+
+
+@contextlib.asynccontextmanager
+async def listen(room: str) -> AsyncIterator[Waiter]:
+    """A queue of the room's broadcasts from the moment this returns (subscribed) to the
+    end of the block."""
+    entry = _rooms.get(room)
+    if entry is None:
+        entry = _rooms[room] = _Room(room)
+    try:
+        await asyncio.shield(entry.joined)
+    except Exception:
+        if _rooms.get(room) is entry:  # the next request subscribes anew
+            _drop(room, entry)
+        raise
+    if entry.linger is not None:
+        entry.linger.cancel()
+        entry.linger = None
+    waiter: Waiter = asyncio.Queue()
+    entry.waiters.add(waiter)
+    try:
+        yield waiter
+    finally:
+        entry.waiters.discard(waiter)
+        if not entry.waiters and _rooms.get(room) is entry:
+            entry.linger = asyncio.get_running_loop().call_later(LINGER_S, _linger_over, room)
+
+
+def waiting() -> int:
+    """How many requests wait now (the worker's shutdown waits for them to answer)."""
+    return sum(len(entry.waiters) for entry in _rooms.values())
+
+
+def close_all() -> None:
+    """Wake every waiter with None: the worker is stopping."""
+    for entry in _rooms.values():
+        for waiter in entry.waiters:
+            waiter.put_nowait(None)
+
+
+def _linger_over(room: str) -> None:
+    entry = _rooms.get(room)
+    if entry is not None and not entry.waiters:
+        _drop(room, entry)
+        task = asyncio.ensure_future(_leave(entry))
+        _leaving.add(task)
+        task.add_done_callback(_leaving.discard)
+
+
+async def _leave(entry: _Room) -> None:
+    try:
+        await get_channel_layer().group_discard(entry.group, entry.channel)
+    except Exception:  # Redis is away: its subscriptions went with it
+        log.info("a long-poll listener left %s without Redis", entry.group)
+
+
+def _drop(room: str, entry: _Room) -> None:
+    del _rooms[room]
+    get_channel_layer().discard_local_channel(entry.channel)
