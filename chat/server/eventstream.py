@@ -80,6 +80,7 @@ class EventStream:
         self.started = False
         self.ended = False
         self.last_id = 0
+        self.code: int | None = None
 
     async def serve(self, consumer: Callable[..., Any], scope: dict[str, Any]) -> None:
         """Run the consumer until it closes or the client goes."""
@@ -95,8 +96,11 @@ class EventStream:
             await self._finish()
 
     def end(self, code: int) -> None:
-        """Tell the consumer its connection is gone (it cleans up, then returns)."""
-        self._inbox.put_nowait({"type": "websocket.disconnect", "code": code})
+        """Tell the consumer its connection is gone (it cleans up, then returns); the stream
+        ends with this code, as a socket would have closed."""
+        if self.code is None:
+            self.code = code
+            self._inbox.put_nowait({"type": "websocket.disconnect", "code": code})
 
     async def _consumer_send(self, message: dict[str, Any]) -> None:
         kind = message["type"]
@@ -108,11 +112,8 @@ class EventStream:
             data, self.last_id = event_lines(text, self.last_id)
             await self._write(data)
         elif kind == "websocket.close":
-            code = message.get("code", 1000)
-            if self.started and not self.ended:  # the close code a socket would have seen
-                await self._write(f"event: close\ndata: {code}\n\n".encode())
+            self.end(message.get("code", 1000))
             await self._finish()
-            self.end(code)
 
     async def _write(self, data: bytes, *, start: bool = False) -> None:
         try:
@@ -133,12 +134,14 @@ class EventStream:
             if not self.started:
                 await refuse(self._http_send)
                 return
-            await self._http_send({"type": "http.response.body", "body": b"", "more_body": False})
+            # The close code a socket would have seen: whether (and how soon) to come back.
+            closing = f"event: close\ndata: {self.code or 1000}\n\n".encode()
+            await self._http_send({"type": "http.response.body", "body": closing})
 
     async def _watch_client(self) -> None:
         while (await self._http_receive())["type"] != "http.disconnect":
             pass  # a GET's (empty) body
-        self.end(1001)
+        self.end(1006)  # gone without a word
 
     async def _heartbeat(self) -> None:
         """A comment line now and then, so proxies and browsers see a live stream."""

@@ -57,7 +57,7 @@ async def poll_events(
     wait_s: float = Query(
         25, ge=0, le=longpoll.MAX_WAIT_S, description="how long to hold the request when empty"
     ),
-    name: str = Query("", description="who polls (as the WebSocket's ?name=)"),
+    name: str = Query("", description="with welcome: who polls (as the WebSocket's ?name=)"),
     welcome: bool = Query(
         False, description="answer at once as a WebSocket opens: welcome, a page, presence"
     ),
@@ -65,7 +65,8 @@ async def poll_events(
     """Every message after `after_seq` at once, else the first events the room broadcasts
     within `wait_s`, else none; the same rules and shapes as the WebSocket."""
     where = room_of(room)
-    who = await identity_of(request, name, where="query", field="name")
+    # Only a welcome names the poller: a plain poll reads what the room says, like a history page.
+    who = await identity_of(request, name, where="query", field="name") if welcome else None
     if after_seq is None and not welcome:
         error = {"loc": ("query", "after_seq"), "type": "missing", "msg": "give after_seq"}
         raise ValidationError([error])
@@ -75,7 +76,7 @@ async def poll_events(
     try:
         polled = await (
             longpoll.hello(room=where, who=who, after_seq=after_seq)
-            if welcome
+            if who is not None
             else longpoll.events_after(room=where, after_seq=after_seq or 0, wait_s=wait_s)
         )
     finally:
