@@ -13,7 +13,6 @@ stopped when the block exits, however it exits.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
 import shutil
@@ -26,14 +25,14 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import websockets
 from websockets.sync.client import connect
 
 from chat.messages.documents import MESSAGES
-from tests.chatserver import ROOT, ChatServer, run_chat_server
+from tests.chatserver import ChatServer, run_chat_server
+from tests.support.tools import load_tool
 
 WORKER_START_TIMEOUT_S = 30.0
 # A join reads the store when Redis has lost the room's history tail (after a Redis restart):
@@ -42,18 +41,7 @@ WORKER_START_TIMEOUT_S = 30.0
 PROBE_TIMEOUT_S = 10.0
 
 
-def _load_localstack() -> ModuleType:
-    # tools/ is not a package; load the script as a module to share its server helpers.
-    spec = importlib.util.spec_from_file_location(
-        "chatsite_localstack", ROOT / "tools" / "localstack.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-localstack = _load_localstack()
+localstack = load_tool("localstack")
 
 
 @dataclass
