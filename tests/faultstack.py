@@ -239,22 +239,28 @@ def _sigterm_unwinds() -> Iterator[None]:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+def private_data(cleanup: ExitStack, prefix: str) -> Path:
+    """A temporary directory removed at exit, with SIGTERM unwinding through the cleanup."""
+    data = Path(tempfile.mkdtemp(prefix=prefix))
+    cleanup.callback(shutil.rmtree, data, True)
+    cleanup.enter_context(_sigterm_unwinds())
+    return data
+
+
 @contextmanager
 def fault_stack(*, workers: int = 2, env: dict[str, str] | None = None) -> Iterator[FaultStack]:
     """Start private Redis, FerretDB and runchat; stop all of them at exit, whatever happens.
 
     `env` adds to runchat's environment (e.g. CHAT_STORE_TIMEOUT_MS).
     """
-    data = Path(tempfile.mkdtemp(prefix="chatsite-faults-"))
-    stack = FaultStack(
-        data=data,
-        redis_port=localstack.free_port(),
-        mongo_port=localstack.free_port(),
-        mongo_db=os.environ.get("MONGO_DB", "chatsite"),
-    )
     with ExitStack() as cleanup:
-        cleanup.callback(shutil.rmtree, data, True)
-        cleanup.enter_context(_sigterm_unwinds())
+        data = private_data(cleanup, "chatsite-faults-")
+        stack = FaultStack(
+            data=data,
+            redis_port=localstack.free_port(),
+            mongo_port=localstack.free_port(),
+            mongo_db=os.environ.get("MONGO_DB", "chatsite"),
+        )
         cleanup.callback(stack.stop_redis)
         cleanup.callback(stack.stop_mongo)
         stack.start_redis()
