@@ -48,7 +48,7 @@ deps: $(BIN)/.runtime $(FERRETDB)
 	tools/ensure-debian-packages.sh redis-server=redis-server
 
 test-deps: deps $(BIN)/.dev $(ACTIONLINT) node_modules/.package-lock.json
-	tools/ensure-debian-packages.sh chromium=chromium docker-compose=docker-compose
+	tools/ensure-debian-packages.sh chromium=chromium docker-compose=docker-compose haproxy=haproxy
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -7,6 +7,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from chat.infra import redisurl
 from chatsite.env import env_bool, env_int, env_list, env_str
 from chatsite.secretkey import load_or_create_secret_key
 
@@ -103,18 +104,17 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "static")))
 
+# One server (redis://), a Redis Cluster (redis+cluster://h:p,h:p/) or a Sentinel set
+# (redis+sentinel://h:p,h:p/<service>): chat/infra/redisurl.py.
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6390/0")
+REDIS_TARGET = redisurl.parse(REDIS_URL)
 MONGO_URL = env_str("MONGO_URL", "mongodb://127.0.0.1:27117/")
 MONGO_DB = env_str("MONGO_DB", "chatsite")
 
 # Pub/sub: one Redis message per process per broadcast, not one per recipient.
-CHANNEL_LAYERS = {
-    "default": {
-        # channels_redis's pub/sub layer with in-process consumer channels.
-        "BACKEND": "chat.server.channellayer.ChatChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL]},
-    }
-}
+# channels_redis's pub/sub layer with in-process consumer channels; sharded pub/sub
+# (SPUBLISH/SSUBSCRIBE) on a cluster.
+CHANNEL_LAYERS = {"default": redisurl.channel_layer(REDIS_TARGET)}
 
 CHAT_HOST = env_str("CHAT_HOST", "127.0.0.1")
 CHAT_PORT = env_int("CHAT_PORT", 4810)
@@ -242,7 +242,7 @@ CHAT_LOGIN_WINDOW_S = env_int("CHAT_LOGIN_WINDOW_S", 300)
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     "logins": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "chat.infra.rediscache.ChatRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "chat:login",
         "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},

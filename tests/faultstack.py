@@ -13,7 +13,6 @@ stopped when the block exits, however it exits.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
 import shutil
@@ -26,14 +25,14 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import websockets
 from websockets.sync.client import connect
 
 from chat.messages.documents import MESSAGES
-from tests.chatserver import ROOT, ChatServer, run_chat_server
+from tests.chatserver import ChatServer, run_chat_server
+from tests.support.tools import load_tool
 
 WORKER_START_TIMEOUT_S = 30.0
 # A join reads the store when Redis has lost the room's history tail (after a Redis restart):
@@ -42,18 +41,7 @@ WORKER_START_TIMEOUT_S = 30.0
 PROBE_TIMEOUT_S = 10.0
 
 
-def _load_localstack() -> ModuleType:
-    # tools/ is not a package; load the script as a module to share its server helpers.
-    spec = importlib.util.spec_from_file_location(
-        "chatsite_localstack", ROOT / "tools" / "localstack.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-localstack = _load_localstack()
+localstack = load_tool("localstack")
 
 
 @dataclass
@@ -251,22 +239,28 @@ def _sigterm_unwinds() -> Iterator[None]:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+def private_data(cleanup: ExitStack, prefix: str) -> Path:
+    """A temporary directory removed at exit, with SIGTERM unwinding through the cleanup."""
+    data = Path(tempfile.mkdtemp(prefix=prefix))
+    cleanup.callback(shutil.rmtree, data, True)
+    cleanup.enter_context(_sigterm_unwinds())
+    return data
+
+
 @contextmanager
 def fault_stack(*, workers: int = 2, env: dict[str, str] | None = None) -> Iterator[FaultStack]:
     """Start private Redis, FerretDB and runchat; stop all of them at exit, whatever happens.
 
     `env` adds to runchat's environment (e.g. CHAT_STORE_TIMEOUT_MS).
     """
-    data = Path(tempfile.mkdtemp(prefix="chatsite-faults-"))
-    stack = FaultStack(
-        data=data,
-        redis_port=localstack.free_port(),
-        mongo_port=localstack.free_port(),
-        mongo_db=os.environ.get("MONGO_DB", "chatsite"),
-    )
     with ExitStack() as cleanup:
-        cleanup.callback(shutil.rmtree, data, True)
-        cleanup.enter_context(_sigterm_unwinds())
+        data = private_data(cleanup, "chatsite-faults-")
+        stack = FaultStack(
+            data=data,
+            redis_port=localstack.free_port(),
+            mongo_port=localstack.free_port(),
+            mongo_db=os.environ.get("MONGO_DB", "chatsite"),
+        )
         cleanup.callback(stack.stop_redis)
         cleanup.callback(stack.stop_mongo)
         stack.start_redis()

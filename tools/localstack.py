@@ -1,11 +1,12 @@
 """Run a command beside local Redis and FerretDB servers, then stop them.
 
-    python tools/localstack.py [--private] -- COMMAND...
+    python tools/localstack.py [--private] [--cluster] -- COMMAND...
 
 Without --private (``make run``): Redis on 6390 and FerretDB on 27117 with data under
 var/, unless REDIS_URL / MONGO_URL point elsewhere, in which case that server is not
 started. With --private (``make test``): both on free ports with throw-away data.
-The command gets REDIS_URL and MONGO_URL in its environment; Ctrl-C stops it first,
+With --cluster, a private 6-node Redis Cluster (tools/rediscluster.py) replaces the single
+Redis. The command gets REDIS_URL and MONGO_URL in its environment; Ctrl-C stops it first,
 then the servers.
 """
 
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,11 +77,17 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def start_redis(
-    port: int, data: Path, *, persistent: bool, log: Path | None = None
+    port: int,
+    data: Path,
+    *,
+    persistent: bool,
+    log: Path | None = None,
+    extra: Sequence[str] = (),
 ) -> subprocess.Popen[bytes]:
     """Start redis-server on 127.0.0.1:port with its files under data/redis; wait until it listens.
 
-    Snapshots are always off; `persistent` turns the append-only file on (``make run``).
+    Snapshots are always off; `persistent` turns the append-only file on (``make run``);
+    `extra` adds options (a cluster node's, tools/rediscluster.py).
     """
     (data / "redis").mkdir(parents=True, exist_ok=True)
     redis = start(
@@ -95,6 +103,7 @@ def start_redis(
             "",
             "--appendonly",
             "yes" if persistent else "no",
+            *extra,
         ],
         log or data / "redis.log",
     )
@@ -127,6 +136,7 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--private", action="store_true", help="free ports, temporary data")
+    parser.add_argument("--cluster", action="store_true", help="a 6-node Redis Cluster")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -141,8 +151,15 @@ def main() -> int:
         redis_port, mongo_port = REDIS_PORT, MONGO_PORT
     env = dict(os.environ)
     servers: list[subprocess.Popen[bytes]] = []
+    cluster = None
     try:
-        if args.private or not os.environ.get("REDIS_URL"):
+        if args.cluster:
+            from rediscluster import ClusterNodes, redis_cluster  # tools/ is this script's path
+
+            cluster = redis_cluster(data / "cluster")
+            nodes: ClusterNodes = cluster.__enter__()
+            env["REDIS_URL"] = nodes.url
+        elif args.private or not os.environ.get("REDIS_URL"):
             servers.append(start_redis(redis_port, data, persistent=not args.private))
             env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
         if args.private or not os.environ.get("MONGO_URL"):
@@ -164,6 +181,8 @@ def main() -> int:
     finally:
         for server in reversed(servers):
             stop(server)
+        if cluster is not None:
+            cluster.__exit__(None, None, None)
         if args.private:
             shutil.rmtree(data, ignore_errors=True)
 

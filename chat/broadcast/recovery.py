@@ -17,7 +17,7 @@ from typing import Protocol
 
 from redis.exceptions import RedisError
 
-from chat.infra.clients import redis
+from chat.infra.clients import redis_ping
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def _mark_members() -> None:
 
 async def _redis_answers() -> bool:
     try:
-        await asyncio.wait_for(redis().ping(), WATCH_INTERVAL_S * 2)
+        await asyncio.wait_for(redis_ping(), WATCH_INTERVAL_S * 2)
     except (RedisError, OSError, TimeoutError):
         return False
     return True

@@ -22,8 +22,17 @@ log = logging.getLogger(__name__)
 LEASE_MS = 30_000
 RENEW_EVERY_S = LEASE_MS / 1000 / 3
 RENEW_BATCH = 500  # connections per script call, so no single call blocks Redis for long
-OPEN_PREFIX = "chat:conn:open:"
-RATE_PREFIX = "chat:conn:rate:"
+
+
+def open_key(address: str) -> str:
+    """Redis key of an address's open connections; `{address}` keeps its keys in one slot."""
+    return f"chat:conn:{{{address}}}:open"
+
+
+def rate_key(address: str) -> str:
+    """Redis key counting an address's new connections in the current second."""
+    return f"chat:conn:{{{address}}}:rate"
+
 
 # KEYS: open set, new-connection counter. ARGV: conn id, max open, max new per second, lease.
 # 'ok', 'too_many_connections' or 'connecting_too_fast'; a refused attempt still counts
@@ -46,15 +55,14 @@ end
 return 'ok'
 """
 
-# KEYS: open sets, one per connection. ARGV: conn ids in the same order, lease.
+# KEYS: one address's open set. ARGV: lease, then that address's conn ids.
 _RENEW = """
 local t = redis.call('TIME')
-local expiry = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[#ARGV])
-for i, key in ipairs(KEYS) do
-  redis.call('ZADD', key, 'XX', expiry, ARGV[i])
-  redis.call('PEXPIRE', key, tonumber(ARGV[#ARGV]))
-end
-return #KEYS
+local lease = tonumber(ARGV[1])
+local expiry = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + lease
+for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 'XX', expiry, ARGV[i]) end
+redis.call('PEXPIRE', KEYS[1], lease)
+return #ARGV - 1
 """
 
 MESSAGES = {
@@ -93,8 +101,8 @@ async def admit_address(
         await redis().eval(
             _ADMIT,
             2,
-            OPEN_PREFIX + address,
-            RATE_PREFIX + address,
+            open_key(address),
+            rate_key(address),
             conn_id,
             per_address,
             new_per_s,
@@ -134,7 +142,7 @@ async def release(conn_id: str) -> None:
     if address is None:
         return
     try:
-        await redis().zrem(OPEN_PREFIX + address, conn_id)
+        await redis().zrem(open_key(address), conn_id)
     except RedisError as exc:
         # Its lease runs out instead.
         log.info("connection %s not released in Redis: %s", conn_id, exc)
@@ -145,16 +153,33 @@ async def renew_forever() -> None:
     worker = _worker()
     while True:
         await asyncio.sleep(RENEW_EVERY_S)
-        open_now = list(worker.open.items())
         try:
-            for start in range(0, len(open_now), RENEW_BATCH):
-                batch = open_now[start : start + RENEW_BATCH]
-                await redis().eval(
-                    _RENEW,
-                    len(batch),
-                    *[OPEN_PREFIX + address for _, address in batch],
-                    *[conn_id for conn_id, _ in batch],
-                    LEASE_MS,
-                )
+            await renew(worker.open)
         except RedisError as exc:
             log.warning("connection leases not renewed: %s", exc)
+
+
+async def renew(open_now: dict[str, str]) -> None:
+    """Renew the leases of these connections (conn id -> address), one script per address.
+
+    Each script keeps to one address's key (one cluster slot); a pipeline sends RENEW_BATCH
+    connections' worth at a time, so no single round trip blocks Redis for long.
+    """
+    by_address: dict[str, list[str]] = {}
+    for conn_id, address in list(open_now.items()):
+        by_address.setdefault(address, []).append(conn_id)
+    calls = [
+        (address, ids[start : start + RENEW_BATCH])
+        for address, ids in by_address.items()
+        for start in range(0, len(ids), RENEW_BATCH)
+    ]
+    while calls:
+        batch, size = [], 0
+        while calls and size < RENEW_BATCH:
+            call = calls.pop()
+            batch.append(call)
+            size += len(call[1])
+        async with redis().pipeline(transaction=False) as pipe:
+            for address, ids in batch:
+                pipe.eval(_RENEW, 1, open_key(address), LEASE_MS, *ids)
+            await pipe.execute()

@@ -40,11 +40,11 @@ return 1
 
 
 def _key(room: str) -> str:
-    return f"chat:tail:{room}"
+    return f"chat:tail:{{{room}}}"
 
 
 def _generation_key(room: str) -> str:
-    return f"chat:tail:{room}:gen"
+    return f"chat:tail:{{{room}}}:gen"
 
 
 def size() -> int:

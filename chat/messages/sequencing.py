@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from functools import partial
 
 from chat.infra.clients import redis
@@ -33,8 +34,16 @@ return redis.call('INCRBY', KEYS[1], ARGV[2])
 _highest_reads: SingleFlight[str, int] = SingleFlight()
 
 
+COUNTER_PREFIX, COUNTER_SUFFIX = "chat:seq:{", "}"
+
+
 def counter_key(room: str) -> str:
-    """Redis key of a room's sequence counter."""
+    """Redis key of a room's sequence counter; `{room}` puts a room's keys in one cluster slot."""
+    return f"{COUNTER_PREFIX}{room}{COUNTER_SUFFIX}"
+
+
+def legacy_counter_key(room: str) -> str:
+    """The counter's name before hash tags; a re-seed never goes below what it holds."""
     return f"chat:seq:{room}"
 
 
@@ -69,15 +78,24 @@ async def reserve_seqs(room: str, count: int) -> int:
     """Allocate `count` consecutive seqs above anything stored; return the first one."""
     if count < 1:
         raise ValueError("count must be at least 1")
-    highest = await _highest_stored(room)
+    highest = await _floor(room)
     last = int(await redis().eval(_RAISE_AND_INCRBY, 1, counter_key(room), highest, count))
     return last - count + 1
 
 
 async def seed_counter(room: str, *, at_least: int = 0) -> int:
     """Raise the counter to the store's highest seq (and `at_least`) without taking one."""
-    highest = max(at_least, await _highest_stored(room))
+    highest = max(at_least, await _floor(room))
     return int(await redis().eval(_RAISE_AND_INCRBY, 1, counter_key(room), highest, 0))
+
+
+async def _floor(room: str) -> int:
+    """What a missing counter restarts from: the store's highest seq, or the counter of an
+    older version (upgraded hosts beside old ones, or messages it allocated not yet stored)."""
+    stored, legacy = await asyncio.gather(
+        _highest_stored(room), redis().get(legacy_counter_key(room))
+    )
+    return max(stored, int(legacy or 0))
 
 
 async def _highest_stored(room: str) -> int:

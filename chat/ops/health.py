@@ -8,7 +8,7 @@ from django.http import HttpRequest, JsonResponse
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
-from chat.infra.clients import mongo_db, redis
+from chat.infra.clients import mongo_db, redis_ping
 
 PROBE_TIMEOUT_S = 2.0
 
@@ -20,7 +20,7 @@ async def healthz(request: HttpRequest) -> JsonResponse:
 
 async def _redis_ok() -> bool:
     try:
-        return bool(await asyncio.wait_for(redis().ping(), PROBE_TIMEOUT_S))
+        return await asyncio.wait_for(redis_ping(), PROBE_TIMEOUT_S)
     except (RedisError, OSError, TimeoutError):
         return False
 

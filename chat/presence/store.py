@@ -1,14 +1,16 @@
 """Who is in which room, across workers: Redis sorted sets whose entries expire unless refreshed.
 
-Per room, `chat:presence:<room>` maps each name to the latest expiry (epoch ms) of any of
-its connections, and `chat:presence:<room>:n:<name>` maps each connection of that name to
+Per room, `chat:presence:{<room>}` maps each name to the latest expiry (epoch ms) of any of
+its connections, and `chat:presence:{<room>}:n:<name>` maps each connection of that name to
 its own expiry. Every worker refreshes its own connections' expiries on a heartbeat
 (a third of the TTL) and sweeps names whose every connection expired, so the members of a
 worker that died vanish within the TTL, without anyone having to notice the death. A name
 counts once however many tabs it has open. `chat:presence:rooms` maps each room to its
 latest member expiry, for the room list. Scripts keep each change atomic, so of several
-workers exactly one reports a given join or leave. `chat:presence:<room>:counted` says a
-room too big to list announced a count, so its members' lists need a fresh snapshot.
+workers exactly one reports a given join or leave. `chat:presence:{<room>}:counted` says a
+room too big to list announced a count, so its members' lists need a fresh snapshot. A
+room's keys share the hash tag `{<room>}`, so each script touches one Redis Cluster slot;
+the rooms index lives elsewhere and is written beside the script, not by it.
 """
 
 from __future__ import annotations
@@ -35,16 +37,15 @@ KEY_TTLS = 4
 # applies a name's join or leave only when it is newer than what it knows of that name:
 # announcements from two workers may reach it in either order.
 
-# KEYS: names, conns-of-name, rooms, version. ARGV: name, conn, expiry, now, key ttl, room.
+# KEYS: names, conns-of-name, version. ARGV: name, conn, expiry, now, key ttl.
 # Returns the version of the join to announce, or 0 when the name was present already.
 _JOIN = """
 local before = redis.call('ZSCORE', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
 redis.call('ZADD', KEYS[1], 'GT', ARGV[3], ARGV[1])
-redis.call('ZADD', KEYS[3], 'GT', ARGV[3], ARGV[6])
-for i = 1, 4 do if i ~= 3 then redis.call('PEXPIRE', KEYS[i], ARGV[5]) end end
+for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[5]) end
 if before and tonumber(before) > tonumber(ARGV[4]) then return 0 end
-return redis.call('INCR', KEYS[4])
+return redis.call('INCR', KEYS[3])
 """
 
 # KEYS: names, conns-of-name, version. ARGV: name, conn, now.
@@ -62,36 +63,33 @@ if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
 return redis.call('INCR', KEYS[3])
 """
 
-# KEYS: names, rooms, version. ARGV: now, expiry, key ttl, room, conns-of-name key prefix,
+# KEYS: names, version. ARGV: now, expiry, key ttl, conns-of-name key prefix,
 # then (name, conn) pairs of this worker's connections in the room.
-# Refreshes those connections, then removes names whose connections all expired (and, from
-# the rooms index, rooms nobody refreshed within the TTL).
+# Refreshes those connections, then removes names whose connections all expired.
 # Returns {names back after having expired, names gone, version of those changes}.
 _HEARTBEAT = """
 local now, expiry = tonumber(ARGV[1]), ARGV[2]
 local back = {}
-for i = 6, #ARGV, 2 do
+for i = 5, #ARGV, 2 do
   local name, conn = ARGV[i], ARGV[i + 1]
   local before = redis.call('ZSCORE', KEYS[1], name)
   if not before or tonumber(before) <= now then table.insert(back, name) end
-  redis.call('ZADD', ARGV[5] .. name, expiry, conn)
-  redis.call('PEXPIRE', ARGV[5] .. name, ARGV[3])
+  redis.call('ZADD', ARGV[4] .. name, expiry, conn)
+  redis.call('PEXPIRE', ARGV[4] .. name, ARGV[3])
   redis.call('ZADD', KEYS[1], 'GT', expiry, name)
 end
 local gone = {}
 for _, name in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)) do
   redis.call('ZREM', KEYS[1], name)
-  redis.call('DEL', ARGV[5] .. name)
+  redis.call('DEL', ARGV[4] .. name)
   table.insert(gone, name)
 end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-if #ARGV >= 6 then
-  redis.call('ZADD', KEYS[2], 'GT', expiry, ARGV[4])
+if #ARGV >= 5 then
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
-  redis.call('PEXPIRE', KEYS[3], ARGV[3])
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
 end
 local version = 0
-if #back + #gone > 0 then version = redis.call('INCR', KEYS[3]) end
+if #back + #gone > 0 then version = redis.call('INCR', KEYS[2]) end
 return {back, gone, version}
 """
 
@@ -113,19 +111,19 @@ return {names, count, tonumber(redis.call('GET', KEYS[2]) or '0')}
 
 def names_key(room: str) -> str:
     """Redis key of a room's present names (score: their latest connection's expiry)."""
-    return f"chat:presence:{room}"
+    return f"chat:presence:{{{room}}}"
 
 
 def _version_key(room: str) -> str:
-    return f"chat:presence:{room}:v"
+    return f"chat:presence:{{{room}}}:v"
 
 
 def _counted_key(room: str) -> str:
-    return f"chat:presence:{room}:counted"
+    return f"chat:presence:{{{room}}}:counted"
 
 
 def _conns_prefix(room: str) -> str:
-    return f"chat:presence:{room}:n:"
+    return f"chat:presence:{{{room}}}:n:"
 
 
 def _now_ms() -> int:
@@ -139,10 +137,13 @@ def _ttl_ms() -> int:
 async def add(*, room: str, name: str, conn: str) -> int:
     """Mark a connection present; the version of its name's join, 0 if it was present."""
     now, ttl = _now_ms(), _ttl_ms()
-    keys = (names_key(room), _conns_prefix(room) + name, ROOMS_KEY, _version_key(room))
-    return int(
-        await redis().eval(_JOIN, 4, *keys, name, conn, now + ttl, now, ttl * KEY_TTLS, room)
-    )
+    keys = (names_key(room), _conns_prefix(room) + name, _version_key(room))
+    # The rooms index is in another slot: beside the script, in the same round trip.
+    async with redis().pipeline(transaction=False) as pipe:
+        pipe.eval(_JOIN, 3, *keys, name, conn, now + ttl, now, ttl * KEY_TTLS)
+        pipe.zadd(ROOMS_KEY, {room: now + ttl}, gt=True)
+        version, _ = await pipe.execute()
+    return int(version)
 
 
 async def remove(*, room: str, name: str, conn: str) -> int:
@@ -164,19 +165,23 @@ async def heartbeat(*, room: str, conns: Iterable[tuple[str, str]]) -> Beat:
     """Refresh this worker's (name, conn) pairs in the room and sweep expired names."""
     now, ttl = _now_ms(), _ttl_ms()
     pairs = [part for pair in conns for part in pair]
-    back, gone, version = await redis().eval(
-        _HEARTBEAT,
-        3,
-        names_key(room),
-        ROOMS_KEY,
-        _version_key(room),
-        now,
-        now + ttl,
-        ttl * KEY_TTLS,
-        room,
-        _conns_prefix(room),
-        *pairs,
-    )
+    async with redis().pipeline(transaction=False) as pipe:
+        pipe.eval(
+            _HEARTBEAT,
+            2,
+            names_key(room),
+            _version_key(room),
+            now,
+            now + ttl,
+            ttl * KEY_TTLS,
+            _conns_prefix(room),
+            *pairs,
+        )
+        # The rooms index (another slot): rooms nobody refreshed within the TTL leave it.
+        pipe.zremrangebyscore(ROOMS_KEY, "-inf", now)
+        if pairs:
+            pipe.zadd(ROOMS_KEY, {room: now + ttl}, gt=True)
+        (back, gone, version), *_ = await pipe.execute()
     return Beat(back=list(back), gone=list(gone), version=int(version))
 
 

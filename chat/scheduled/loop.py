@@ -22,6 +22,7 @@ from chat.messages import store
 from chat.scheduled import rules as scheduling
 from chat.scheduled import services as scheduled_services
 from chat.scheduled import store as scheduler
+from chat.scheduled import upgrade
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,10 @@ async def run_scheduler(stop: asyncio.Event, *, owner: str | None = None) -> Non
     # it is known to exist.
     if not await _ensure_indexes(stop):
         return
+    try:
+        await upgrade.migrate_legacy_keys()
+    except (RedisError, OSError) as exc:  # the next start, or `manage.py upgradekeys`
+        log.warning("scheduled messages under old key names not moved yet: %s", exc)
     wake = asyncio.Event()
     listener = asyncio.get_running_loop().create_task(
         scheduler.wait_for_wake(wake), name="chat-scheduler-wake"

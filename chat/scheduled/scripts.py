@@ -48,8 +48,10 @@ return {'new', member, int(due), int(now)}
 
 # Claim one message: an expired lease first (its claimer died), else the earliest due one
 # (ties by member, i.e. scheduling order). A first claim takes the room's next seq right
-# here, so seqs follow due order whichever scheduler claims what.
-# KEYS: due, leases. ARGV: lease ms, msg prefix, seq counter prefix, owner.
+# here, so seqs follow due order whichever scheduler claims what; on a cluster (ARGV[6]
+# '0') the counter is in another slot, so it answers with no seq and the caller takes one.
+# KEYS: due, leases. ARGV: lease ms, msg prefix, seq counter prefix, owner, seq counter
+# suffix, '1' to take the seq here.
 CLAIM = (
     PRELUDE
     + """
@@ -69,10 +71,10 @@ if redis.call('EXISTS', key) == 0 then
   redis.call('ZREM', KEYS[2], member)
   return {'gone', member}
 end
-local seq = redis.call('HGET', key, 'seq')
-if not seq then
+local seq = redis.call('HGET', key, 'seq') or ''
+if seq == '' and ARGV[6] == '1' then
   local room = redis.call('HGET', key, 'room')
-  local counter = ARGV[3] .. room
+  local counter = ARGV[3] .. room .. ARGV[5]
   if redis.call('EXISTS', counter) == 0 then
     -- Seeding from the store alone could hand out a seq a claimed, not yet stored, message holds.
     local floor = 0
@@ -93,6 +95,13 @@ local f = redis.call('HMGET', key, 'room', 'author', 'text', 'due', 'account')
 return {'claimed', member, f[1], f[2], f[3], tostring(seq), f[4], tostring(attempts), f[5] or ''}
 """
 )
+
+# A seq taken outside CLAIM (on a cluster): set it unless the message has one; the one kept.
+# KEYS: the message's hash. ARGV: seq.
+SET_SEQ = """
+redis.call('HSETNX', KEYS[1], 'seq', ARGV[1])
+return redis.call('HGET', KEYS[1], 'seq')
+"""
 
 # KEYS: leases. ARGV: member, msg prefix, by prefix, cid prefix, message id, keep seconds.
 FINISH = """

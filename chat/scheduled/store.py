@@ -1,19 +1,21 @@
 """Scheduled messages in Redis: the one module that reads and writes their keys.
 
 Keys (docs/scheduling.md says why each has the type it has):
-    chat:sched:ids                    STRING  counter; ids in scheduling order
-    chat:sched:due                    ZSET    member -> due epoch ms; what waits to be claimed
-    chat:sched:leases                 ZSET    member -> lease expiry epoch ms; claimed, not finished
-    chat:sched:msg:<member>           HASH    room, author, account, text, client_id, due, seq, ...
-    chat:sched:by:<room>:<holder>     ZSET    member -> due; one holder's pending messages
-                                              (chat.identity.owners: an account, a guest's
-                                              browser key, or a cookie-less guest's name)
-    chat:sched:cid:<room>:<client_id> STRING  member; makes scheduling idempotent by client_id
-    chat:sched:wake                   channel a new earliest due time, so sleepers wake early
+    chat:{sched}:ids                    STRING  counter; ids in scheduling order
+    chat:{sched}:due                    ZSET    member -> due epoch ms; what waits to be claimed
+    chat:{sched}:leases                 ZSET    member -> lease expiry ms; claimed, not finished
+    chat:{sched}:msg:<member>           HASH    room, author, account, text, client_id, due, seq..
+    chat:{sched}:by:<room>:<holder>     ZSET    member -> due; one holder's pending messages
+                                                (chat.identity.owners: an account, a guest's
+                                                browser key, or a cookie-less guest's name)
+    chat:{sched}:cid:<room>:<client_id> STRING  member; makes scheduling idempotent by client_id
+    chat:sched:wake                     channel a new earliest due time, so sleepers wake early
 
 Every state change is one Lua script (chat/scheduler/scripts.py), so it is atomic however
 many schedulers run. Time is Redis's own (`TIME`), so servers with skewed clocks still agree
-on what is due.
+on what is due. The `{sched}` hash tag keeps every key in one Redis Cluster slot, as the
+scripts need; on a cluster a first claim takes its room's seq in a second step, since the
+room's counter lives in the room's slot (chat.messages.sequencing).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 
 from redis.exceptions import RedisError
 
-from chat.infra.clients import redis
+from chat.infra.clients import is_cluster, redis, redis_pubsub
 from chat.messages import sequencing
 from chat.scheduled import rules as scheduling
 from chat.scheduled import scripts
@@ -33,12 +35,12 @@ from chat.scheduled.rules import ScheduledMessage
 
 log = logging.getLogger(__name__)
 
-IDS = "chat:sched:ids"
-DUE = "chat:sched:due"
-LEASES = "chat:sched:leases"
-MSG_PREFIX = "chat:sched:msg:"
-BY_PREFIX = "chat:sched:by:"
-CID_PREFIX = "chat:sched:cid:"
+IDS = "chat:{sched}:ids"
+DUE = "chat:{sched}:due"
+LEASES = "chat:{sched}:leases"
+MSG_PREFIX = "chat:{sched}:msg:"
+BY_PREFIX = "chat:{sched}:by:"
+CID_PREFIX = "chat:{sched}:cid:"
 WAKE = "chat:sched:wake"
 # How long a delivered message's hash and client_id key stay, so a late resend of the
 # `schedule` request is recognised instead of scheduling a second copy.
@@ -148,12 +150,16 @@ async def claim(*, lease_ms: int, owner: str) -> Claim | Idle:
             LEASES,
             str(lease_ms),
             MSG_PREFIX,
-            sequencing.counter_key(""),
+            sequencing.COUNTER_PREFIX,
             owner,
+            sequencing.COUNTER_SUFFIX,
+            "0" if is_cluster() else "1",
         )
         kind = reply[0]
         if kind == "claimed":
             _, member, room, author, text, seq, due, attempts, account = reply
+            if not seq:
+                seq = await _take_seq(member, room)
             return Claim(
                 id=scheduling.id_of(member),
                 room=room,
@@ -174,6 +180,16 @@ async def claim(*, lease_ms: int, owner: str) -> Claim | Idle:
             await sequencing.seed_counter(reply[1], at_least=int(reply[2]))
         else:
             log.warning("scheduled message %s had no data; dropped from the queue", reply[1])
+
+
+async def _take_seq(member: str, room: str) -> str:
+    """On a cluster: the room's next seq for a first claim, kept unless one got there first.
+
+    A claimer that dies between the two steps leaves its seq unused (seqs may skip, never
+    repeat); two schedulers' first claims in one room may take seqs out of due order.
+    """
+    seq = await sequencing.next_seq(room)
+    return str(await redis().eval(scripts.SET_SEQ, 1, MSG_PREFIX + member, seq))
 
 
 async def finish(scheduled_id: str, *, message_id: str) -> None:
@@ -250,8 +266,9 @@ async def pending_count() -> int:
 async def wait_for_wake(wake: asyncio.Event, *, retry_s: float = 1.0) -> None:
     """Set `wake` whenever a new earliest due time is announced; runs until cancelled."""
     while True:
-        pubsub = redis().pubsub(ignore_subscribe_messages=True)
+        pubsub = None
         try:
+            pubsub = await redis_pubsub()
             await pubsub.subscribe(WAKE)
             # A wake may have been missed while (re)subscribing: look once more.
             wake.set()
@@ -261,6 +278,7 @@ async def wait_for_wake(wake: asyncio.Event, *, retry_s: float = 1.0) -> None:
         except (RedisError, OSError) as exc:
             log.debug("scheduler wake channel lost: %s", exc)
         finally:
-            with contextlib.suppress(RedisError, OSError):
-                await pubsub.aclose()
+            if pubsub is not None:
+                with contextlib.suppress(RedisError, OSError):
+                    await pubsub.aclose()
         await asyncio.sleep(retry_s)

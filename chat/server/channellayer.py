@@ -31,11 +31,16 @@ Deliver = Callable[[dict[str, Any]], None]
 class ChatChannelLayer(RedisPubSubChannelLayer):
     """RedisPubSubChannelLayer plus in-process channels for this process's consumers."""
 
+    # What each event loop gets (chat.server.clusterlayer puts its cluster variant here).
+    loop_layer_class: type[_LoopLayer]
+
     def _get_layer(self) -> _LoopLayer:
         loop = asyncio.get_running_loop()
         layer = self._layers.get(loop)
         if layer is None:
-            layer = self._layers[loop] = _LoopLayer(*self._args, **self._kwargs, channel_layer=self)
+            layer = self._layers[loop] = self.loop_layer_class(
+                *self._args, **self._kwargs, channel_layer=self
+            )
             _wrap_close(self, loop)
         return layer
 
@@ -91,3 +96,6 @@ class _Shard(RedisSingleShardConnection):
                 deliver(event)
             elif channel in layer.channels:  # a new_channel() member: as channels_redis does
                 layer.channels[channel].put_nowait(message["data"])
+
+
+ChatChannelLayer.loop_layer_class = _LoopLayer

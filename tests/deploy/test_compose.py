@@ -80,11 +80,77 @@ def services() -> dict[str, str]:
     return service_blocks(result.stdout)
 
 
-def test_compose_file_defines_redis_mongo_app_and_worker() -> None:
-    """`config --services` validates the file and lists exactly the four services."""
-    result = docker_compose("config", "--services")
-    assert result.returncode == 0, result.stderr
-    assert sorted(result.stdout.split()) == ["app", "mongo", "redis", "worker"]
+def test_compose_file_defines_redis_mongo_app_and_worker(services: dict[str, str]) -> None:
+    """Outside any profile (what `docker-compose up` starts) there are exactly four services."""
+    assert sorted(name for name, text in services.items() if "profiles:" not in text) == [
+        "app",
+        "mongo",
+        "redis",
+        "worker",
+    ]
+
+
+@pytest.fixture(scope="module")
+def scale() -> dict[str, str]:
+    """The scale profile's services (docker-compose --profile scale config), validated."""
+    result = docker_compose("--profile", "scale", "config")
+    assert result.returncode == 0, f"docker-compose config failed:\n{result.stderr}"
+    return {
+        name: text
+        for name, text in service_blocks(result.stdout).items()
+        if re.search(r"profiles:\n\s*- scale", text)
+    }
+
+
+def test_scale_profile_has_a_redis_cluster_a_replica_set_three_apps_and_haproxy(
+    scale: dict[str, str],
+) -> None:
+    """6 Redis nodes and their one-shot init, 3 mongods and theirs, 3 apps, HAProxy, workers."""
+    assert sorted(scale) == sorted(
+        [f"scale-redis-{i}" for i in range(1, 7)]
+        + [f"scale-mongo-{i}" for i in range(1, 4)]
+        + [f"scale-app-{i}" for i in range(1, 4)]
+        + ["scale-redis-init", "scale-mongo-init", "scale-haproxy", "scale-worker"]
+    )
+    for i in range(1, 7):
+        assert "--cluster-enabled yes" in scale[f"scale-redis-{i}"]
+    init = " ".join(scale["scale-redis-init"].split())
+    assert "--cluster create" in init and "--cluster-replicas 1" in init
+    assert all(f"scale-redis-{i}:6379" in init for i in range(1, 7))
+    for i in range(1, 4):
+        assert "--replSet\n    - rs0" in scale[f"scale-mongo-{i}"]
+    mongo_init = " ".join(scale["scale-mongo-init"].split())
+    assert "rs.initiate" in mongo_init
+    assert all(f"scale-mongo-{i}:27017" in mongo_init for i in range(1, 4))
+
+
+def test_scale_apps_run_on_the_cluster_and_the_replica_set_once_both_are_set_up(
+    scale: dict[str, str],
+) -> None:
+    """Each app and the workers name the cluster and the replica set (majority writes) and
+    start only after both one-shot inits completed."""
+    for name in ("scale-app-1", "scale-app-2", "scale-app-3", "scale-worker"):
+        text = scale[name]
+        assert "REDIS_URL: redis+cluster://scale-redis-1:6379," in text
+        assert "replicaSet=rs0" in text and "w=majority" in text and "retryWrites=true" in text
+        for init in ("scale-redis-init", "scale-mongo-init"):
+            assert re.search(rf"{init}:\n\s*condition: service_completed_successfully", text)
+    assert "/readyz" in scale["scale-app-1"]
+    assert "replicas: 2" in scale["scale-worker"]
+
+
+def test_scale_haproxy_uses_the_repo_config_in_front_of_the_three_apps(
+    scale: dict[str, str],
+) -> None:
+    """HAProxy mounts deploy/haproxy.cfg, publishes 4820 and is told the three apps."""
+    haproxy = scale["scale-haproxy"]
+    assert "deploy/haproxy.cfg" in haproxy and "/usr/local/etc/haproxy/haproxy.cfg" in haproxy
+    assert "published: 4820" in haproxy
+    for i in range(1, 4):
+        assert f"CHAT_APP{i}: scale-app-{i}:4810" in haproxy
+    config = (ROOT / "deploy" / "haproxy.cfg").read_text()
+    assert "uri /readyz" in config and "balance leastconn" in config
+    assert "timeout tunnel" in config and "option redispatch" in config
 
 
 def test_jobs_run_in_the_worker_service_not_in_the_app(services: dict[str, str]) -> None:

@@ -21,7 +21,7 @@ async def test_open_connections_are_capped_per_address_and_released_on_close() -
         await connlimits.admit_address(f"c{i}", ip, per_address=2, new_per_s=0) for i in range(3)
     ]
     assert verdicts == ["ok", "ok", "too_many_connections"]
-    await redis().zrem(connlimits.OPEN_PREFIX + ip, "c0")
+    await redis().zrem(connlimits.open_key(ip), "c0")
     assert await connlimits.admit_address("c3", ip, per_address=2, new_per_s=0) == "ok"
 
 
@@ -32,9 +32,9 @@ async def test_a_dead_workers_connections_expire_with_their_lease() -> None:
     assert await connlimits.admit_address("b", ip, per_address=1, new_per_s=0) == (
         "too_many_connections"
     )
-    assert 0 < await redis().pttl(connlimits.OPEN_PREFIX + ip) <= 300
+    assert 0 < await redis().pttl(connlimits.open_key(ip)) <= 300
     await asyncio.sleep(0.4)
-    assert await redis().exists(connlimits.OPEN_PREFIX + ip) == 0
+    assert await redis().exists(connlimits.open_key(ip)) == 0
     assert await connlimits.admit_address("b", ip, per_address=1, new_per_s=0) == "ok"
 
 
@@ -45,7 +45,7 @@ async def test_new_connections_per_second_are_capped_and_the_window_passes() -> 
         await connlimits.admit_address(f"n{i}", ip, per_address=0, new_per_s=3) for i in range(5)
     ]
     assert verdicts == ["ok"] * 3 + ["connecting_too_fast"] * 2
-    assert 0 < await redis().pttl(connlimits.RATE_PREFIX + ip) <= 1000
+    assert 0 < await redis().pttl(connlimits.rate_key(ip)) <= 1000
     await asyncio.sleep(1.05)
     assert await connlimits.admit_address("n5", ip, per_address=0, new_per_s=3) == "ok"
 

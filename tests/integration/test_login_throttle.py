@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import redis
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.cache import caches
 from django.test import Client, override_settings
 
 from chat.identity import loginthrottle
@@ -33,17 +33,15 @@ def address() -> Iterator[str]:
     """A client address no other test uses; its counts are deleted afterwards."""
     address = f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"
     yield address
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    try:
-        keys = [
-            key
-            for pattern in (f"chat:login:*:{address}", f"chat:login:*:{address}:*")
-            for key in client.scan_iter(match=pattern)
-        ]
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
+    # The cache's own client: a server's, a cluster's or a sentinel set's, as REDIS_URL says.
+    client = caches["logins"]._cache.get_client(None, write=True)
+    keys = [
+        key
+        for pattern in (f"chat:login:*:{address}", f"chat:login:*:{address}:*")
+        for key in client.scan_iter(match=pattern)
+    ]
+    if keys:
+        client.delete(*keys)
 
 
 def log_in(address: str, username: str, password: str, path: str = "/accounts/login/") -> object:

@@ -28,6 +28,14 @@ from chat.scheduled import store as scheduler
 from chat.scheduled.loop import deliver_one, run_scheduler
 from tests.chatserver import ROOT
 
+# On a Redis Cluster a first claim takes its seq in a second step (the room's counter is in
+# another slot): seqs need not follow due order across schedulers, and a lost counter is
+# re-seeded from the store alone (docs/scheduling.md).
+single_server_only = pytest.mark.skipif(
+    os.environ.get("REDIS_URL", "").startswith(("redis+cluster", "rediss+cluster")),
+    reason="a first claim takes its seq in the claim itself only on one server",
+)
+
 WAIT_S = 60.0
 
 
@@ -238,6 +246,7 @@ async def test_a_failed_delivery_is_retried_after_a_short_delay(room: str) -> No
     assert again.seq == claim.seq
 
 
+@single_server_only
 async def test_a_lost_seq_counter_is_reseeded_above_the_store_and_claimed_seqs(
     room: str,
 ) -> None:
@@ -334,6 +343,7 @@ def runschedulers(count: int) -> Iterator[list[subprocess.Popen[bytes]]]:
                 process.stdout.close()
 
 
+@single_server_only
 async def test_six_schedulers_deliver_a_thousand_messages_exactly_once_in_order() -> None:
     """4 asyncio loops and 2 runscheduler processes share 1,000 messages due within a second:
     each is stored exactly once, and in every room seq order is due order (ties: id)."""

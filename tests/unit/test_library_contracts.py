@@ -110,6 +110,28 @@ def test_channels_redis_pubsub_still_delivers_through_the_overridden_names() -> 
     assert "self.channel_layer.channels" in receive and "self.channel_layer.groups" in receive
 
 
+def test_channels_redis_and_redis_py_still_offer_what_the_cluster_layer_overrides() -> None:
+    """ClusterChannelLayer (chat/server/clusterlayer.py) replaces the loop layer's shard
+    choice and group channel names, reuses the shard's lock and _receive_message, and reads
+    redis-py's sharded pub/sub messages ('smessage', 'sunsubscribe') itself."""
+    from channels_redis.pubsub import RedisPubSubLoopLayer, RedisSingleShardConnection
+    from redis.asyncio.client import PubSub
+    from redis.asyncio.cluster import NodesManager, RedisCluster
+
+    assert parameters(RedisPubSubLoopLayer._get_group_channel_name) == ["self", "group"]
+    assert parameters(RedisPubSubLoopLayer._get_shard) == ["self", "channel_or_group_name"]
+    init = inspect.getsource(RedisSingleShardConnection.__init__)
+    assert "self._lock = asyncio.Lock()" in init and "self.channel_layer" in init
+    for name in ("publish", "subscribe", "unsubscribe", "flush"):
+        assert callable(getattr(RedisSingleShardConnection, name)), name
+    assert callable(RedisCluster.spublish) and callable(RedisCluster.get_node_from_key)
+    assert callable(NodesManager.initialize) and callable(RedisCluster.initialize)
+    assert callable(PubSub.ssubscribe) and callable(PubSub.sunsubscribe)
+    handled = inspect.getsource(PubSub.handle_message)
+    assert "smessage" in handled and "sunsubscribe" in handled
+    assert "shard_channels" in inspect.getsource(PubSub.__init__)
+
+
 def test_channels_consumer_still_serves_through_the_names_socketconsumer_replaces() -> None:
     """QueueConsumer (chat/server/queueconsumer.py) runs its own receive loop and dispatch."""
     from channels.consumer import AsyncConsumer, get_handler_name

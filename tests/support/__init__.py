@@ -1,0 +1,1 @@
+"""Shared helpers of the test layers: tool loading and the multi-host stack."""
