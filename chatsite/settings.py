@@ -151,6 +151,8 @@ CHAT_MAX_CONNECTIONS_PER_IP = env_int("CHAT_MAX_CONNECTIONS_PER_IP", 100)
 CHAT_NEW_CONNECTIONS_PER_S_PER_IP = env_int("CHAT_NEW_CONNECTIONS_PER_S_PER_IP", 20)
 # Server-Sent Events: a comment line this often keeps proxies from closing a quiet stream.
 CHAT_SSE_HEARTBEAT_S = env_int("CHAT_SSE_HEARTBEAT_S", 15)
+# The longest a long-poll is held (a client asks for at most 30 s): below a proxy's timeout.
+CHAT_POLL_MAX_WAIT_S = env_int("CHAT_POLL_MAX_WAIT_S", 30)
 # A client whose unsent backlog passes this is disconnected (it stopped reading).
 CHAT_MAX_OUTGOING_BYTES = env_int("CHAT_MAX_OUTGOING_BYTES", 4 * 1024 * 1024)
 # Per-socket kernel send buffer: bounds what the kernel holds per client, too.

@@ -13,6 +13,7 @@ import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from redis.exceptions import RedisError
 
 from chat.identity import accounts
@@ -53,7 +54,8 @@ async def events_after(*, room: str, after_seq: int, wait_s: float) -> Polled:
         polled = _stored(await _page_after(room, after_seq), after_seq)
         if polled.events:
             return polled
-        deadline = asyncio.get_running_loop().time() + min(wait_s, MAX_WAIT_S)
+        held = min(wait_s, MAX_WAIT_S, settings.CHAT_POLL_MAX_WAIT_S)
+        deadline = asyncio.get_running_loop().time() + held
         while (item := await _next(waiter, deadline, wait=not polled.events)) is not None:
             if not _take(polled, item):  # a gap: what the store holds instead
                 return _stored(await _page_after(room, after_seq), after_seq)

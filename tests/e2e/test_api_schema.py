@@ -37,6 +37,8 @@ OPERATIONS = [
     ("GET", "/api/jobs"),
     ("GET", "/api/jobs/{job_id}"),
     ("GET", "/api/jobs/{job_id}/result"),
+    ("GET", "/api/rooms/{room}/events"),
+    ("POST", "/api/rooms/{room}/frames"),
 ]
 MAX_EXAMPLES = 20
 # The documented 503s mean Redis or MongoDB did not answer in time; never a crash.
@@ -65,6 +67,8 @@ def server() -> Iterator[ChatServer]:
             "MONGO_DB": database,
             "CHAT_JOB_QUEUE": f"{database}:jobs",
             "CHAT_JOB_WORKER_IN_RUNCHAT": "1",
+            # Long-polls answer at once: the fuzzing checks their answers, not their waits.
+            "CHAT_POLL_MAX_WAIT_S": "0",
         }
         with run_chat_server(workers=1, env=env) as running:
             yield running
