@@ -47,7 +47,7 @@ MIDDLEWARE = [
     "chatsite.logcontext.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "chat.web.security.SecurityHeadersMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "chat.server.staticfiles.AsyncWhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

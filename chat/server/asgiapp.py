@@ -11,6 +11,7 @@ what it reads: no headers, cookies or session.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any
@@ -24,13 +25,15 @@ from django.urls import URLPattern
 from django.utils.module_loading import import_string
 
 from chat.identity import guests, tokens
-from chat.server import eventstream
+from chat.server import eventstream, polls
 from chat.server.origin import scope_allowed
 
 log = logging.getLogger(__name__)
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
+# A long-poll: a plain one is answered on the loop (chat.server.polls), not through Django.
+_POLL = re.compile(r"^/api/rooms/(?P<room>[^/]+)/events$")
 # What a consumer keeps of daphne's scope (the rest is the handshake's).
 _CONSUMER_SCOPE_KEYS = ("type", "asgi", "path", "query_string", "client", "server", "subprotocols")
 
@@ -51,8 +54,12 @@ class ChatApplication:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http":
-            if scope["method"] == "GET" and self.route(self.stream_routes, scope["path"]):
-                return await self.stream(scope, receive, send)
+            if scope["method"] == "GET":
+                if self.route(self.stream_routes, scope["path"]):
+                    return await self.stream(scope, receive, send)
+                poll = _POLL.match(scope["path"])
+                if poll and polls.plain_poll(scope):
+                    return await polls.serve(scope, receive, send, poll["room"])
             return await self.http(scope, receive, send)
         if scope["type"] != "websocket":
             raise ValueError(f"No application configured for scope type {scope['type']!r}")

@@ -143,3 +143,22 @@ def test_channels_consumer_still_serves_through_the_names_socketconsumer_replace
     assert AsyncConsumer.channel_layer_alias == "default"
     # What QueueConsumer.dispatch leaves out: a thread hop per event (docs/performance.md).
     assert "aclose_old_connections()" in inspect.getsource(AsyncConsumer.dispatch)
+
+
+def test_whitenoise_middleware_still_serves_as_the_async_one_copies() -> None:
+    """AsyncWhiteNoiseMiddleware (chat/server/staticfiles.py) repeats WhiteNoise's __call__
+    on the async path: when that changes, the copy must change with it."""
+    from whitenoise.middleware import WhiteNoiseMiddleware
+
+    assert version("whitenoise") == pinned("whitenoise")
+    source = inspect.getsource(WhiteNoiseMiddleware.__call__)
+    expected = [
+        "if self.autorefresh:",
+        "static_file = self.find_file(request.path_info)",
+        "static_file = self.files.get(request.path_info)",
+        "if static_file is not None:",
+        "return self.serve(static_file, request)",
+        "return self.get_response(request)",
+    ]
+    assert [line.strip() for line in source.splitlines()[1:] if line.strip() != "else:"] == expected
+    assert not getattr(WhiteNoiseMiddleware, "async_capable", False), "WhiteNoise went async"
