@@ -59,9 +59,13 @@ def main() -> int:
         print(
             f"hosts={hosts} deliveries/s={result['deliveries_per_s']} "
             f"delivered={result['deliveries']}/{result['expected']} loss={result['loss']} "
-            f"duplicates={result['duplicates']} p50={lat['p50']}ms p99={lat['p99']}ms",
+            f"duplicates={result['duplicates']} p50={lat['p50']}ms p99={lat['p99']}ms "
+            f"connect_failures={result['connect_failures']}",
             flush=True,
         )
+        if result["connect_failures"]:
+            # Their deliveries count as loss in the bench's figures: this row is not clean.
+            print(f"hosts={hosts}: some clients never connected; the row is not comparable")
     base = rows[0][1]["deliveries_per_s"]
     if isinstance(base, int) and base:
         ratios = ", ".join(f"{h}: {r['deliveries_per_s'] / base:.2f}x" for h, r in rows)  # type: ignore[operator]

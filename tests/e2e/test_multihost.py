@@ -164,4 +164,9 @@ def room_counts(burst: Burst, stored: list[dict[str, Any]]) -> dict[str, int]:
         "duplicated": sum(n - 1 for n in copies.values() if n > 1)
         + sum(len(c.conflicts) for c in burst.members),
         "reconnects": sum(c.stats.connects - 1 for c in burst.members),
+        # How the receivers first got each message: the broadcast, a page they asked for
+        # to fill a gap, or a page pushed at a join or resume (reported, not asserted).
+        "live": sum(c.stats.live for c in receivers),
+        "gap_fetched": sum(c.stats.gap_fetched for c in receivers),
+        "catch_up": sum(c.stats.catch_up for c in receivers),
     }

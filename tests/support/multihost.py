@@ -73,16 +73,20 @@ class MultiHostStack(FaultStack):
                     os.killpg(host.process.pid, signal.SIGUSR1)
         time.sleep(1.0)
 
-    def haproxy_states(self) -> dict[str, str]:
-        """server name -> status (UP, DOWN, ...) as HAProxy's admin socket reports it."""
+    def haproxy_command(self, command: str) -> str:
+        """One command on HAProxy's admin socket; its answer."""
         with socket.socket(socket.AF_UNIX) as sock:
             sock.settimeout(2)
             sock.connect(str(self.admin_socket))
-            sock.sendall(b"show stat\n")
+            sock.sendall(command.encode() + b"\n")
             text = b""
             while chunk := sock.recv(65536):
                 text += chunk
-        lines = text.decode().splitlines()
+        return text.decode()
+
+    def haproxy_states(self) -> dict[str, str]:
+        """server name -> status (UP, DOWN, ...) as HAProxy's admin socket reports it."""
+        lines = self.haproxy_command("show stat").splitlines()
         header = lines[0].lstrip("# ").split(",")
         rows = [dict(zip(header, line.split(","), strict=False)) for line in lines[1:] if line]
         return {
@@ -92,12 +96,13 @@ class MultiHostStack(FaultStack):
         }
 
     def wait_for_haproxy(self, up: int, timeout: float = UP_TIMEOUT_S) -> float:
-        """Block until exactly `up` hosts are UP in HAProxy (bounded); how long it took."""
+        """Block until exactly `up` servers are in rotation, all fully UP (bounded); how long
+        it took. "UP 1/2" is a failing server still taking connections, so it counts too."""
         started = time.monotonic()
         while True:
             with contextlib.suppress(OSError):
-                states = self.haproxy_states()
-                if sum(s == "UP" for s in states.values()) == up:
+                serving = [s for s in self.haproxy_states().values() if s.startswith("UP")]
+                if len(serving) == up and all(s == "UP" for s in serving):
                     return time.monotonic() - started
             if time.monotonic() - started > timeout:
                 raise TimeoutError(f"HAProxy did not see {up} hosts up within {timeout:.0f}s")
@@ -155,5 +160,9 @@ def multihost_stack(
             )
         stack.haproxy = start_haproxy(stack)
         cleanup.callback(localstack.stop, stack.haproxy)
+        # HAProxy starts every server UP; the placeholders would take new connections until
+        # their checks failed (leastconn favours them: they have none), so they leave now.
+        for index in range(hosts, HOSTS):
+            stack.haproxy_command(f"set server chat/app{index + 1} state maint")
         stack.wait_for_haproxy(up=hosts)
         yield stack
