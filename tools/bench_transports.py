@@ -158,6 +158,8 @@ def _rss(server: ChatServer) -> int:
 async def measure(transport: str, server: ChatServer, args: argparse.Namespace) -> dict[str, Any]:
     room = f"bench-{uuid.uuid4().hex[:8]}"
     tally = Tally()
+    stop = await poll_receiver(server, f"warm-{room}", -1, tally)  # Django's first request
+    await stop()
     before = _rss(server)
     slots = asyncio.Semaphore(JOIN_CONCURRENCY)
 

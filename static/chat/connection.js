@@ -140,8 +140,10 @@ export function createConnection({ room, name, timeline, receive, statusChanged,
     countdownTimer = null;
   }
 
+  // The network changed: a fallback tries a WebSocket at once, a wait for a retry ends.
   window.addEventListener("online", () => {
-    if (reconnectTimer !== null) reconnectNow();
+    if (kind !== TRANSPORTS[0]) probeWebSocket();
+    else if (reconnectTimer !== null) reconnectNow();
   });
 
   function welcome(event) {

@@ -174,6 +174,28 @@ def test_where_streams_fail_too_the_page_long_polls(
     assert any("wait_s=" in url for url in polls)
 
 
+def test_a_page_on_a_fallback_goes_back_to_a_websocket_when_it_can(
+    open_page: PageOpener, chat_server: ChatServer, room: str
+) -> None:
+    """Once WebSockets open again (tried every minute, or when the network comes back), the
+    page moves to one, resuming after the newest message it shows: nothing twice."""
+    before = seed(chat_server, room, 2)
+    page, _tried = open_blocked(open_page, room, "Mover")
+    wait_on_transport(page, "stream")
+    expect(page.locator(MESSAGES + " .text")).to_have_text(before)
+    sockets: list[str] = []
+    page.on("websocket", lambda socket: sockets.append(socket.url))
+    # The newest route wins: WebSockets pass from now on.
+    page.route_web_socket(re.compile(r"/ws/rooms/"), lambda route: route.connect_to_server())
+    page.evaluate("() => window.dispatchEvent(new Event('online'))")
+    wait_on_transport(page, "websocket")
+    expect(page.locator("#status")).to_have_text("Connected")
+    with connect_avoiding(chat_server, room, "Writer", "") as writer:
+        post(writer, "over the socket again", "w-1")
+    expect(page.locator(MESSAGES + " .text")).to_have_text([*before, "over the socket again"])
+    assert any(url.endswith("&after_seq=2") for url in sockets), sockets
+
+
 def test_a_page_with_websockets_never_falls_back(open_page: PageOpener, room: str) -> None:
     """WebSockets work: the status line names no fallback."""
     page = open_page(f"/r/{room}/")
