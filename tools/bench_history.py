@@ -10,8 +10,8 @@ dropped (`cold`: a store read, which fills the tail) and `--repeat` times after 
 tail in Redis). `--store` also times the store's own answers, none from the tail: the newest
 page as REST reads it, a page from the middle of the room (scroll-back), a gap fill of 200
 from the middle, the highest seq (what re-seeding a lost counter reads), an export's
-first chunk and a search page that finds nothing (the most it reads). It prints one JSON
-line with the median and the slowest of each, in milliseconds.
+first chunk, a search page that finds nothing (the most it reads) and one of a common
+phrase. It prints one JSON line with the median and the slowest of each, in milliseconds.
 
 Server-side here means the read as the consumer awaits it, without the WebSocket: the time
 from asking to holding the page. On the local FerretDB (SQLite backend) a query by room is a
@@ -46,7 +46,9 @@ from django.conf import settings  # noqa: E402
 from chat.infra.clients import close_all  # noqa: E402
 from chat.messages import historytail, pages, seeding, selectors, sequencing, store  # noqa: E402
 
-BATCH = 5000
+# A multiple of the search index's top unit (chat.messages.searchindex.LEVELS): each batch seals
+# the units it completes from what it holds.
+BATCH = 8192
 
 
 async def fill(room: str, count: int) -> float:
@@ -96,6 +98,8 @@ async def store_reads(room: str, highest: int) -> dict[str, Any]:
         "store_export_first_chunk": export_first_chunk,
         # A word no message holds: the page reads its whole bound before answering.
         "store_search_page": lambda: selectors.search(room=room, q="no such word anywhere"),
+        # A phrase every fortieth message or so holds: a page of 20 matches near the newest.
+        "store_search_common": lambda: selectors.search(room=room, q="DEPLOY went"),
     }
     return {name: await timed(read, 5) for name, read in reads.items()}
 

@@ -21,6 +21,11 @@ CLIENT_IDS = "client_ids"
 # re-seeded after deletes never hands out the seq of a deleted message again; and its
 # figures (messages, last_seq, last_ts), kept as messages are stored and deleted.
 ROOMS = "rooms"
+# Search index (chat.messages.searchindex): per room, level and unit of seqs, the seqs whose
+# text holds each trigram (`token_key`), written once the unit is sealed; and each sealed
+# unit's marker (`unit_key`): its message count, running total and newest message.
+SEARCH_TOKENS = "search_tokens"
+SEARCH_UNITS = "search_units"
 # One-off markers, such as "the room figures were computed for messages stored before them".
 META = "meta"
 
@@ -43,6 +48,16 @@ def message_id(room: str, seq: int) -> str:
 def client_id_key(room: str, client_id: str) -> ObjectId:
     """The `_id` of the room's CLIENT_IDS entry for this client_id."""
     return _key("client_id", room, client_id)
+
+
+def token_key(room: str, level: int, unit: int, gram: str) -> ObjectId:
+    """The `_id` of the seqs of a room's unit whose text holds `gram`."""
+    return _key("tok", room, str(level), str(unit), gram)
+
+
+def unit_key(room: str, level: int, unit: int) -> ObjectId:
+    """The `_id` of a room's sealed-unit marker."""
+    return _key("unit", room, str(level), str(unit))
 
 
 def to_doc(message: MessageOut, client_id: str | None = None) -> dict[str, Any]:

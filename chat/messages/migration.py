@@ -8,6 +8,7 @@ from typing import Any
 from pymongo.errors import BulkWriteError
 
 from chat.infra.clients import mongo_db
+from chat.messages import pages, searchindex
 from chat.messages.documents import (
     CLIENT_IDS,
     LEGACY_MESSAGES,
@@ -22,6 +23,8 @@ _DUPLICATE_KEY = 11000
 
 Progress = Callable[[int, int], None]
 """Called after each batch with (messages copied so far, messages to copy)."""
+IndexProgress = Callable[[str, int, int], None]
+"""Called after each unit the search index build seals: (room, seq reached, room's highest)."""
 
 
 async def migrate_store(progress: Progress | None = None) -> int:
@@ -90,3 +93,22 @@ async def _insert_new(collection: str, docs: list[dict[str, Any]]) -> None:
     except BulkWriteError as exc:
         if any(e.get("code") != _DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
             raise
+
+
+async def build_search_index(
+    progress: IndexProgress | None = None, *, rooms: list[str] | None = None
+) -> int:
+    """Seal the search index's units of every room (or of `rooms`) not sealed yet: messages
+    stored before the index, or units a failed seal left; return how many were sealed.
+
+    Resumable: a sealed unit is skipped. Rooms are the room figures' (every room that ever
+    stored a message).
+    """
+    if rooms is None:
+        rooms = [doc["_id"] async for doc in mongo_db()[ROOMS].find({}, {"_id": 1})]
+    sealed = 0
+    for room in rooms:
+        high = await pages.max_seq(room)
+        report = None if progress is None else (lambda at, r=room, h=high: progress(r, at, h))
+        sealed += await searchindex.build(room, high, report)
+    return sealed

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, ReplaceOne
+from pymongo.errors import BulkWriteError
 
 from chat.infra.clients import mongo_db
 from chat.messages import roomfigures
@@ -47,18 +48,44 @@ async def _docs_at(room: str, seqs: list[int]) -> list[dict[str, Any]]:
     return await by_ids(MESSAGES, [message_key(room, seq) for seq in seqs], room=room)
 
 
-async def by_ids(collection: str, ids: list[ObjectId], **fields: str) -> list[dict[str, Any]]:
+async def by_ids(
+    collection: str,
+    ids: list[ObjectId],
+    *,
+    projection: dict[str, int] | None = None,
+    **fields: str,
+) -> list[dict[str, Any]]:
     """The documents of a collection with these `_id`s (and `fields`, when given): one `$in`,
     or concurrent single gets where the server would scan for an `$in` (`_in_scans`)."""
     if not ids:
         return []
     coll = mongo_db()[collection]
     if await _in_scans():
-        found = await asyncio.gather(*(coll.find_one({"_id": key, **fields}) for key in ids))
+        found = await asyncio.gather(
+            *(coll.find_one({"_id": key, **fields}, projection) for key in ids)
+        )
         return [doc for doc in found if doc is not None]
-    return await coll.find({**fields, "_id": {"$in": ids}}).to_list(length=len(ids))
+    cursor = coll.find({**fields, "_id": {"$in": ids}}, projection)
+    return await cursor.to_list(length=len(ids))
 
 
+async def put_by_id(collection: str, docs: list[dict[str, Any]]) -> None:
+    """Write documents by `_id`: one unordered insert, then a replace of those whose `_id`
+    is taken (an earlier write's), each a whole document, never a merge."""
+    if not docs:
+        return
+    coll = mongo_db()[collection]
+    try:
+        await coll.insert_many(docs, ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(e.get("code") != _DUPLICATE_KEY for e in errors):
+            raise
+        taken = [docs[e["index"]] for e in errors]
+        await coll.bulk_write([ReplaceOne({"_id": d["_id"]}, d) for d in taken], ordered=False)
+
+
+_DUPLICATE_KEY = 11000
 _in_scan: bool | None = None
 
 
@@ -193,25 +220,36 @@ class SearchPage:
     next_before_seq: int | None
 
 
-@metrics.mongo_op("search")
+@metrics.mongo_op("search_walk")
 async def search(
     room: str, *, text: str, before_seq: int | None, limit: int, top: int | None = None
 ) -> SearchPage:
     """The newest `limit` messages below `before_seq` containing `text` in any case, read by
-    key newest first, at most SEARCH_SCAN of them (a `$regex` would read the whole
-    collection on FerretDB, every room's)."""
+    key newest first, at most SEARCH_SCAN of them: what the search index cannot answer
+    (chat.messages.searching), where a `$regex` would read the whole collection on FerretDB."""
     first, last = await roomfigures.seq_span(room, top=top)
     high = last if before_seq is None else min(last, before_seq - 1)
+    found, low = await scan(
+        room, text=text, high=high, low=first, want=limit + 1, budget=SEARCH_SCAN
+    )
+    if len(found) > limit:
+        return SearchPage(found[:limit], True, found[limit - 1].seq)
+    return SearchPage(found, low > first, low if low > first else None)
+
+
+async def scan(
+    room: str, *, text: str, high: int, low: int, want: int, budget: int
+) -> tuple[list[MessageOut], int]:
+    """Up to `want` messages holding `text` from seq `high` down to `low`, newest first,
+    reading about `budget` seqs at most: (those found, the lowest seq read; `high + 1` if none)."""
     needle = text.casefold()
     found: list[MessageOut] = []
     at = high
-    while at >= first and high - at < SEARCH_SCAN and len(found) <= limit:
-        seqs = list(range(at, max(first, at - _SEARCH_WINDOW + 1) - 1, -1))
+    while at >= low and high - at < budget and len(found) < want:
+        seqs = list(range(at, max(low, at - _SEARCH_WINDOW + 1) - 1, -1))
         docs = await _docs_at(room, seqs)
         # Matched before decoding: most of the stretch is not a match.
         hits = [doc for doc in docs if needle in doc["text"].casefold()]
         found += [from_doc(doc) for doc in sorted(hits, key=lambda d: d["seq"], reverse=True)]
         at = seqs[-1] - 1
-    if len(found) > limit:
-        return SearchPage(found[:limit], True, found[limit - 1].seq)
-    return SearchPage(found, at >= first, at + 1 if at >= first else None)
+    return found, at + 1

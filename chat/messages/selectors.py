@@ -12,7 +12,7 @@ from django.conf import settings
 from redis.exceptions import RedisError
 
 from chat.infra.singleflight import SingleFlight
-from chat.messages import historytail, pages, roomfigures, sequencing
+from chat.messages import historytail, pages, roomfigures, searching, sequencing
 from chat.presence import store as presence
 from chat.protocol import (
     HISTORY_MAX_PAGE,
@@ -143,8 +143,8 @@ async def search(
     *, room: str, q: str, before_seq: int | None = None, limit: int = SEARCH_PAGE
 ) -> SearchResults:
     """The room's messages containing `q` in any case, newest first, older than before_seq;
-    a page reads a bounded stretch of the room (chat.messages.pages.search)."""
-    page = await pages.search(
+    answered from the room's search index (chat.messages.searching)."""
+    page = await searching.search(
         room, text=q, before_seq=before_seq, limit=limit, top=await _top(room)
     )
     return SearchResults(

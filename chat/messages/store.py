@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import datetime
 from typing import Any
@@ -15,7 +14,7 @@ from pymongo.errors import BulkWriteError, OperationFailure, PyMongoError
 from redis.exceptions import RedisError
 
 from chat.infra.clients import mongo_db
-from chat.messages import historytail, migration, pages, roomfigures
+from chat.messages import historytail, migration, pages, roomfigures, searchindex
 from chat.messages.documents import CLIENT_IDS, MESSAGES, ROOMS, client_id_key, from_doc, to_doc
 from chat.ops import metrics
 from chat.protocol import MessageOut
@@ -45,6 +44,7 @@ async def ensure_indexes() -> None:
         [("room", ASCENDING), ("client_id", ASCENDING)], unique=True, name="room_client_id"
     )
     await coll.create_index([("ts", ASCENDING)], name="ts")
+    await searchindex.ensure_indexes()
     copied = await migration.migrate_store(
         lambda done, total: log.info("store shape: %d of %d messages copied", done, total)
     )
@@ -121,6 +121,7 @@ async def insert_messages(
             ),
             _note_client_ids(stored),
         )
+        searchindex.stored(newest.room, [message.seq for message, _ in stored])
     return outcomes
 
 
@@ -137,16 +138,9 @@ async def _note_client_ids(stored: list[tuple[MessageOut, str | None]]) -> None:
     ]
     if not docs:
         return
-    coll = mongo_db()[CLIENT_IDS]
     try:
-        await coll.insert_many(docs, ordered=False)
-    except BulkWriteError as exc:
         # One left by a deleted message with the same client_id: this one replaces it.
-        for error in exc.details.get("writeErrors", []):
-            if error.get("code") == _DUPLICATE_KEY:
-                doc = docs[error["index"]]
-                with contextlib.suppress(PyMongoError):
-                    await coll.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+        await pages.put_by_id(CLIENT_IDS, docs)
     except PyMongoError as exc:
         log.warning("client_ids of %d stored messages not noted: %s", len(docs), exc)
 
@@ -190,6 +184,7 @@ async def insert_many(messages: list[MessageOut]) -> int:
         newest = max((m for m in messages if m.room == room), key=lambda m: m.seq)
         stored = sum(1 for m in messages if m.room == room)
         await roomfigures.count_stored(room, count=stored, last_seq=newest.seq, last_ts=newest.ts)
+        await searchindex.index_batch(room, [m for m in messages if m.room == room])
     return len(result.inserted_ids)
 
 
@@ -270,6 +265,9 @@ async def delete_messages(
     result = await mongo_db()[MESSAGES].delete_many(query)
     for affected in rooms:
         await roomfigures.recount(affected)
+        figures = await mongo_db()[ROOMS].find_one({"_id": affected}, {"messages": 1}) or {}
+        if not figures.get("messages"):
+            await searchindex.forget(affected)  # none left; else the index names a superset
     try:
         await historytail.forget(rooms)  # after the delete: a fill that read before is dropped
     except RedisError as exc:

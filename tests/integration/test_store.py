@@ -9,8 +9,18 @@ import pytest
 from bson import ObjectId
 
 from chat.infra.clients import mongo_db
-from chat.messages import pages, roomfigures, store
-from chat.messages.documents import CLIENT_IDS, MESSAGES, ROOMS, client_id_key, message_id
+from chat.messages import pages, roomfigures, searchindex, store
+from chat.messages.documents import (
+    CLIENT_IDS,
+    MESSAGES,
+    ROOMS,
+    SEARCH_TOKENS,
+    SEARCH_UNITS,
+    client_id_key,
+    message_id,
+    token_key,
+    unit_key,
+)
 from chat.protocol import MessageOut
 
 
@@ -210,27 +220,47 @@ async def test_a_document_the_driver_cannot_encode_fails_alone(room: str) -> Non
 
 
 @pytest.mark.parametrize(
-    "shape", ["an _id", "an _id with its room", "an $in of _ids with their room"]
+    "shape",
+    [
+        "an _id",
+        "an _id with its room",
+        "an $in of _ids with their room",
+        "an $in of search trigrams",
+        "an $in of search markers",
+    ],
 )
 async def test_a_lookup_by_id_is_answered_by_the_id_index(room: str, shape: str) -> None:
-    """History pages, resends, room figures and other key reads go by `_id`: never a scan.
+    """History pages, resends, room figures, search and other key reads go by `_id`: never
+    a scan.
 
     MongoDB's plan is an id or index stage; the embedded FerretDB's, SQLite's, says
     `USING INDEX` only with tools/ferretdb/overlay.py's fixes (unfixed: `SCAN`).
     """
     message = make(room, 1)
     await store.insert_message(message)
+    await searchindex.seal(room, 0, 0)
     key = ObjectId(message.id)
-    query = {
-        "an _id": {"_id": key},
-        "an _id with its room": {"room": room, "_id": key},
-        "an $in of _ids with their room": {"room": room, "_id": {"$in": [key, ObjectId()]}},
+    collection, query = {
+        "an _id": (MESSAGES, {"_id": key}),
+        "an _id with its room": (MESSAGES, {"room": room, "_id": key}),
+        "an $in of _ids with their room": (
+            MESSAGES,
+            {"room": room, "_id": {"$in": [key, ObjectId()]}},
+        ),
+        "an $in of search trigrams": (
+            SEARCH_TOKENS,
+            {"_id": {"$in": [token_key(room, 0, 0, "hel"), token_key(room, 0, 1, "hel")]}},
+        ),
+        "an $in of search markers": (
+            SEARCH_UNITS,
+            {"_id": {"$in": [unit_key(room, 0, 0), unit_key(room, 1, 0)]}},
+        ),
     }[shape]
-    explained = await mongo_db().command("explain", {"find": MESSAGES, "filter": query})
+    explained = await mongo_db().command("explain", {"find": collection, "filter": query})
     plan = json.dumps(explained["queryPlanner"], default=str)
     assert "COLLSCAN" not in plan and "detail=SCAN" not in plan, plan
     assert any(stage in plan for stage in ("USING INDEX", "IDHACK", "IXSCAN", "EXPRESS")), plan
-    assert [m async for m in mongo_db()[MESSAGES].find(query)] != []
+    assert [m async for m in mongo_db()[collection].find(query)] != []
     assert not await pages._in_scans()
 
 

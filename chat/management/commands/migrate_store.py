@@ -14,7 +14,8 @@ from chat.messages import migration, store
 class Command(BaseCommand):
     help = (
         "Copy messages of the earlier store shape under ids derived from room and seq, "
-        "with progress; runchat does the same before serving. Safe to run again."
+        "with progress; runchat does the same before serving. Then builds the search index "
+        "for messages stored before it, with progress. Safe to run again."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -25,9 +26,15 @@ class Command(BaseCommand):
         try:
             copied = await migration.migrate_store(self._progress)
             await store.ensure_indexes()
+            sealed = await migration.build_search_index(self._index_progress)
+            if sealed:
+                self.stdout.write(f"search index: {sealed} units sealed")
             return copied
         finally:
             await close_all()
 
     def _progress(self, done: int, total: int) -> None:
         self.stdout.write(f"{done}/{total} messages copied")
+
+    def _index_progress(self, room: str, at: int, high: int) -> None:
+        self.stdout.write(f"search index of {room}: seq {at} of {high}")

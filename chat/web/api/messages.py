@@ -184,8 +184,8 @@ class SearchOut(Schema):
     before_seq: int | None = None
     next_before_seq: int | None = Field(
         default=None,
-        description="where the next page starts: a page reads at most 5,000 messages, so it "
-        "may hold fewer than `limit` (even none) and still have more",
+        description="where the next page starts: a page reads a bounded number of messages, "
+        "so it may hold fewer than `limit` (even none) and still have more",
     )
 
 
