@@ -2,8 +2,9 @@
 one is broadcast, else none when the wait is over (docs/protocol.md#http-transports).
 
 A held request waits on its worker's listener for the room (chat.realtime.listeners), not
-on the store: the store is read once when the poll starts, and again only when the
-broadcasts it got leave a gap.
+on the store: a poll is answered from the listener's memory of the room's newest messages
+when it reaches back far enough, else the store is read once when the poll starts, and
+again only when the broadcasts it got leave a gap.
 """
 
 from __future__ import annotations
@@ -50,7 +51,10 @@ async def hello(*, room: str, who: accounts.Identity, after_seq: int | None) -> 
 async def events_after(*, room: str, after_seq: int, wait_s: float) -> Polled:
     """Every message after `after_seq` (a page at most) at once; else what the room
     broadcasts first within `wait_s` (messages, typing, presence)."""
-    async with listeners.listen(room) as waiter:
+    async with listeners.listen(room) as (waiter, recent):
+        last_seq, texts = recent.after(after_seq)
+        if texts:
+            return Polled(last_seq, texts)
         polled = _stored(await _page_after(room, after_seq), after_seq)
         if polled.events:
             return polled
