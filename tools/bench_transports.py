@@ -7,7 +7,8 @@ For each transport it starts a fresh runchat (limits off), joins `--clients` rec
 room over that transport, reads the workers' resident memory before and after they join,
 then has `--senders` WebSocket clients post `--messages` each at `--rate` messages/s, every
 text carrying its send time. It prints one row per transport (deliveries/s, p50/p99 latency
-from send to receipt, lost, duplicated, KiB of server memory per client) and the ratios to
+from send to receipt, messages not stored, stored ones lost, duplicated, KiB of server
+memory per client) and the ratios to
 the WebSocket row. The receivers run in this process, on the same 2 cores as the server:
 quote the ratios of one run, not the absolute figures.
 """
@@ -140,15 +141,29 @@ RECEIVERS = {"websocket": websocket_receiver, "stream": stream_receiver, "poll":
 
 
 async def send_all(server: ChatServer, room: str, senders: int, messages: int, rate: float) -> int:
-    async def sender(s: int) -> None:
+    """Post the messages; how many were stored (acknowledged), which is what is expected."""
+
+    async def sender(s: int) -> int:
         async with websockets.connect(server.ws_url(room, f"sender{s}")) as ws:
             for m in range(messages):
                 frame = {"type": "message", "text": f"t={time.time()}", "client_id": f"{s}-{m}"}
                 await ws.send(json.dumps(frame))
                 await asyncio.sleep(1 / rate)
+            acked: set[str] = set()
+            answered = 0
+            while answered < messages:
+                for event in _events(json.loads(await asyncio.wait_for(ws.recv(), 30))):
+                    if event["type"] in ("ack", "error") and event.get("client_id"):
+                        answered += 1
+                        if event["type"] == "ack":
+                            acked.add(event["client_id"])
+            return len(acked)
 
-    await asyncio.gather(*(sender(s) for s in range(senders)))
-    return senders * messages
+    return sum(await asyncio.gather(*(sender(s) for s in range(senders))))
+
+
+def _events(frame: dict[str, Any]) -> list[dict[str, Any]]:
+    return frame["events"] if frame["type"] == "batch" else [frame]
 
 
 def _rss(server: ChatServer) -> int:
@@ -171,8 +186,8 @@ async def measure(transport: str, server: ChatServer, args: argparse.Namespace) 
     await asyncio.sleep(SETTLE_S)  # joins announced, memory settled
     per_client_kb = (_rss(server) - before) / args.clients
     started = time.time()
-    sent = await send_all(server, room, args.senders, args.messages, args.rate)
-    expected = sent * args.clients
+    stored = await send_all(server, room, args.senders, args.messages, args.rate)
+    expected = stored * args.clients
     deadline = time.monotonic() + 60
     while len(tally.got) < expected and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
@@ -186,6 +201,7 @@ async def measure(transport: str, server: ChatServer, args: argparse.Namespace) 
         "deliveries_per_s": round(len(tally.got) / elapsed),
         "p50_ms": round(latencies[len(latencies) // 2] * 1000, 1) if latencies else None,
         "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 1) if latencies else None,
+        "not_stored": args.senders * args.messages - stored,
         "lost": expected - len(tally.got),
         "duplicated": sum(count - 1 for count in tally.got.values()),
         "server_kib_per_client": round(per_client_kb, 1),
