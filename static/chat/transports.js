@@ -35,10 +35,16 @@ export function socketUrl(room, name, afterSeq) {
 export function openTransport(kind, { room, name, afterSeq, opened, receive, closed }) {
   const base = `/api/rooms/${encodeURIComponent(room)}`;
   let ended = false;
+  let shut = () => {}; // closes what this transport holds open
   const end = (code) => {
     if (ended) return;
     ended = true;
+    shut();
     closed(code);
+  };
+  const close = () => {
+    ended = true;
+    shut();
   };
   // Over HTTP a frame's answer comes back as the response: the events a socket would send.
   const post = (event) => {
@@ -65,16 +71,14 @@ export function openTransport(kind, { room, name, afterSeq, opened, receive, clo
       if (data && !ended) receive(data);
     });
     socket.addEventListener("close", (event) => end(event.code));
+    shut = () => socket.close(1000);
     return {
       send: (event) => {
         if (ended || socket.readyState !== WebSocket.OPEN) return false;
         socket.send(JSON.stringify(event));
         return true;
       },
-      close: () => {
-        ended = true;
-        socket.close(1000);
-      },
+      close,
     };
   }
 
@@ -87,21 +91,10 @@ export function openTransport(kind, { room, name, afterSeq, opened, receive, clo
       if (data && !ended) receive(data);
     });
     // The session ended as a socket closes: the code says whether to come back.
-    source.addEventListener("close", (event) => {
-      source.close();
-      end(Number(event.data));
-    });
-    source.addEventListener("error", () => {
-      source.close();
-      end(0);
-    });
-    return {
-      send: (event) => !ended && post(event),
-      close: () => {
-        ended = true;
-        source.close();
-      },
-    };
+    source.addEventListener("close", (event) => end(Number(event.data)));
+    source.addEventListener("error", () => end(0));
+    shut = () => source.close();
+    return { send: (event) => !ended && post(event), close };
   }
 
   // Long-polling: the first request answers at once as a socket opens; each next one waits.
@@ -122,12 +115,7 @@ export function openTransport(kind, { room, name, afterSeq, opened, receive, clo
       url = `${base}/events?name=${encodeURIComponent(name)}&after_seq=${body.last_seq}&wait_s=${POLL_WAIT_S}`;
     }
   };
+  shut = () => controller.abort();
   poll().catch(() => end(0));
-  return {
-    send: (event) => !ended && post(event),
-    close: () => {
-      ended = true;
-      controller.abort();
-    },
-  };
+  return { send: (event) => !ended && post(event), close };
 }

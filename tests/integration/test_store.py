@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -283,3 +284,17 @@ async def test_a_search_page_reads_a_bounded_stretch_and_says_where_to_go_on(
         False,
         None,
     )
+
+
+async def test_a_bulk_replace_of_hundreds_of_documents_completes(room: str) -> None:
+    """One update command of 300 statements (pages.put_by_id replacing taken _ids): FerretDB
+    kept every statement's query, each holding one of its 100 SQLite connections, until the
+    command ended, and waited for a 101st forever (tools/ferretdb/overlay.py frees each)."""
+    docs = [{"_id": f"{room}-{n}", "n": n} for n in range(300)]
+    await pages.put_by_id(SEARCH_UNITS, docs)
+    await asyncio.wait_for(
+        pages.put_by_id(SEARCH_UNITS, [{**doc, "n": -doc["n"]} for doc in docs]), 30
+    )
+    found = await pages.by_ids(SEARCH_UNITS, [doc["_id"] for doc in docs])
+    assert sorted(doc["n"] for doc in found) == sorted(-n for n in range(300))
+    await mongo_db()[SEARCH_UNITS].delete_many({"_id": {"$in": [doc["_id"] for doc in docs]}})

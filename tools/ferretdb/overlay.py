@@ -6,7 +6,10 @@ an index only for the very expression it was built on, so every `{_id: ...}` fin
 and delete scanned the whole collection (docs/performance.md, "FerretDB's _id lookups").
 The first fix makes lookups use the index's expression. The second hands SQLite an `_id`
 equality or `$in` whatever else the filter names (FerretDB pushed down only `{_id: x}`
-alone), so a history page is one query (patches/idfilter.go).
+alone), so a history page is one query (patches/idfilter.go). The third frees each update
+statement's query when the statement is done: FerretDB kept them all open until the command
+ended, each holding one of the SQLite backend's 100 connections, so an update command of
+100 statements (a bulk replace) waited for a connection forever, and every client with it.
 
 Each fix names the text it replaces; if FerretDB changes so that the text is not there
 exactly once, the build stops here instead of shipping an unpatched server.
@@ -57,6 +60,35 @@ FIXES = [
 		}
 	}""",
         '\twhereClause, args = idWhereClause(params.Filter)\n\tfilterPushdown = whereClause != ""',
+    ),
+    (
+        "internal/handler/msg_update.go",
+        """		closer := iterator.NewMultiCloser()
+		defer closer.Close()
+
+		closer.Add(res.Iter)
+
+		iter := common.FilterIterator(res.Iter, closer, u.Filter)
+
+		if !u.Multi {
+			iter = common.LimitIterator(iter, closer, 1)
+		}
+
+		result, err := common.UpdateDocument(ctx, c, "update", iter, &u)
+		if err != nil {""",
+        """		closer := iterator.NewMultiCloser()
+		closer.Add(res.Iter)
+
+		iter := common.FilterIterator(res.Iter, closer, u.Filter)
+
+		if !u.Multi {
+			iter = common.LimitIterator(iter, closer, 1)
+		}
+
+		result, err := common.UpdateDocument(ctx, c, "update", iter, &u)
+		// The statement's query holds a connection: free it now, not when the command ends.
+		closer.Close()
+		if err != nil {""",
     ),
 ]
 # Files added to the module: (path in the module, file under tools/ferretdb/patches).
