@@ -146,7 +146,8 @@ return 1
 """
 )
 
-# ARGV: group, entry, token, id, delay_ms, reason ('' = requeue, else dead-letter why).
+# ARGV: group, entry, token, id, delay_ms, reason ('' = requeue, else dead-letter why),
+# receives to record ('' = as counted).
 # Hands a delivery back (again in delay_ms) or to the dead letters; 0 if the receipt is stale.
 SETTLE = (
     _NOW
@@ -159,7 +160,8 @@ local fields = row[1][2]
 settle(ARGV[2])
 if ARGV[6] ~= '' then
   redis.call('XADD', KEYS[7], 'MAXLEN', '~', 10000, '*', 'm', ARGV[4], 'b', field(fields, 'b'),
-    't', field(fields, 't'), 'n', redis.call('HGET', KEYS[6], ARGV[4]) or '0', 'why', ARGV[6])
+    't', field(fields, 't'), 'n', ARGV[7] ~= '' and ARGV[7] or redis.call('HGET', KEYS[6],
+    ARGV[4]) or '0', 'why', ARGV[6])
   redis.call('HDEL', KEYS[6], ARGV[4])
   return 1
 end

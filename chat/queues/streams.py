@@ -257,12 +257,16 @@ async def requeue(keys: StreamKeys, delivery: Delivery, *, delay_ms: int = 0) ->
     return await _settle(keys, delivery, delay_ms=delay_ms, why="")
 
 
-async def bury(keys: StreamKeys, delivery: Delivery, *, why: str) -> bool:
-    """Move a received message to the dead letters, saying why."""
-    return await _settle(keys, delivery, delay_ms=0, why=why or "dead")
+async def bury(
+    keys: StreamKeys, delivery: Delivery, *, why: str, receives: int | None = None
+) -> bool:
+    """Move a received message to the dead letters, saying why (and how often it ran)."""
+    return await _settle(keys, delivery, delay_ms=0, why=why or "dead", receives=receives)
 
 
-async def _settle(keys: StreamKeys, delivery: Delivery, *, delay_ms: int, why: str) -> bool:
+async def _settle(
+    keys: StreamKeys, delivery: Delivery, *, delay_ms: int, why: str, receives: int | None = None
+) -> bool:
     _entry, token = delivery.receipt.split(".", 1)
     outcome = await redis().eval(
         scripts.SETTLE,
@@ -274,6 +278,7 @@ async def _settle(keys: StreamKeys, delivery: Delivery, *, delay_ms: int, why: s
         delivery.id,
         str(max(0, delay_ms)),
         why,
+        "" if receives is None else str(receives),
     )
     return bool(int(outcome))
 
