@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,25 +14,10 @@ from typing import Any
 import pytest
 import requests
 
-from tests.chatserver import ROOT, ChatServer, run_chat_server
+from tests.chatserver import ChatServer, run_chat_server
 from tests.conftest import require_services
 
 WAIT_S = 60.0
-
-
-def make_token(server: ChatServer, username: str) -> str:
-    """A `queues` and `chat` token of a new account on this server."""
-    server.create_user(username, "pw-queue-bot-1")
-    made = subprocess.run(
-        [sys.executable, "manage.py", "create_token", username, "--scope", "queues"],
-        cwd=ROOT,
-        env={**os.environ, "DATABASE_URL": server.database_url},
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    return made.stdout.strip()
 
 
 def worker_pids(server: ChatServer) -> list[int]:
@@ -75,7 +58,7 @@ def test_a_room_bound_queue_gets_every_message_once_in_order_across_a_worker_sig
     """120 messages posted to both workers while one is SIGKILLed: the queue holds each
     stored message exactly once, in seq order."""
     bot = requests.Session()
-    bot.headers["Authorization"] = f"Bearer {make_token(server, 'qbot')}"
+    bot.headers["Authorization"] = f"Bearer {server.create_token('qbot', 'queues')}"
     api = f"{server.http_url}/api"
     queue = f"e2e-{uuid.uuid4().hex[:8]}"
     before = post_until_stored(f"{api}/rooms/{room}/messages", "before binding", "c-before")

@@ -30,7 +30,13 @@ _QUEUE = Path(
     example="orders",
 )
 _ID = Path(..., min_length=1, max_length=64, description="the id the producer got")
-_ERRORS: dict[int, type[Schema]] = {401: ErrorOut, 404: ErrorOut, 422: ErrorOut, 503: ErrorOut}
+_ERRORS: dict[int, type[Schema]] = {
+    400: ErrorOut,
+    401: ErrorOut,
+    404: ErrorOut,
+    422: ErrorOut,
+    503: ErrorOut,
+}
 _WRITE_ERRORS: dict[int, type[Schema]] = {**_ERRORS, 429: ErrorOut}
 
 
