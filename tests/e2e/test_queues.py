@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,7 +17,9 @@ from typing import Any
 import pytest
 import requests
 
-from tests.chatserver import ChatServer, run_chat_server
+from chat.infra.httpjson import JsonClient
+from chat.queues import demo
+from tests.chatserver import ROOT, ChatServer, run_chat_server
 from tests.conftest import require_services
 
 WAIT_S = 60.0
@@ -89,3 +94,75 @@ def test_a_room_bound_queue_gets_every_message_once_in_order_across_a_worker_sig
     left = bot.get(f"{api}/queues/{queue}", timeout=10).json()
     assert (left["ready"], left["in_flight"], left["dead"]) == (0, 0, 0)
     assert bot.delete(f"{api}/queues/{queue}", timeout=10).status_code == 204
+
+
+def test_the_demo_producer_and_a_consumer_slower_than_the_visibility_lose_nothing(
+    server: ChatServer,
+) -> None:
+    """60 messages over 3 queues; the consumer overruns the visibility for a third of them:
+    every message is still acknowledged exactly once, the late acks refused."""
+    token = server.create_token("demobot", "queues")
+    queues = tuple(f"demo-{uuid.uuid4().hex[:6]}" for _ in range(3))
+
+    async def run() -> tuple[demo.Tally, demo.Tally]:
+        stop = asyncio.Event()
+        producer = JsonClient(server.http_url, token=token)
+        consumer = JsonClient(server.http_url, token=token)
+        await demo.ensure_queues(producer, queues, visibility_s=1)
+        lines: list[str] = []
+        try:
+            return await asyncio.wait_for(
+                asyncio.gather(
+                    demo.produce(
+                        client=producer,
+                        queues=queues,
+                        count=60,
+                        interval_s=(0, 0.01),
+                        stop=stop,
+                        say=lines.append,
+                    ),
+                    demo.consume(
+                        client=consumer,
+                        queues=queues,
+                        visibility_s=1,
+                        work_s=(0, 0.01),
+                        slow_chance=0.3,
+                        stop=stop,
+                        until_acked=60,
+                        say=lines.append,
+                    ),
+                ),
+                WAIT_S,
+            )
+        finally:
+            await producer.close()
+            await consumer.close()
+
+    produced, consumed = asyncio.run(run())
+    assert produced.produced == 60 and consumed.acked == 60
+    assert consumed.ids == produced.ids
+    assert consumed.redelivered >= consumed.stale
+
+
+def manage(*args: str) -> str:
+    """Run a management command; its output."""
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return done.stdout
+
+
+def test_the_queue_commands_print_progress_lines(server: ChatServer) -> None:
+    token = server.create_token("cmdbot", "queues")
+    queue = f"cmd-{uuid.uuid4().hex[:6]}"
+    common = ["--url", server.http_url, "--token", token, "--queues", queue]
+    produced = manage("queue_produce", *common, "--count", "5", "--max-interval", "0")
+    assert produced.count("produced #") == 5
+    consumed = manage("queue_consume", *common, "--until-acked", "5", "--slow", "0")
+    assert consumed.count("acked ") >= 5
+    assert "queue_consume: 5 acked" in consumed
