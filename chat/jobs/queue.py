@@ -24,7 +24,7 @@ from redis.exceptions import ResponseError
 from chat.infra.clients import redis
 from chat.jobs import priorities
 from chat.jobs.priorities import Priority
-from chat.queues import streams
+from chat.queues import figures, streams
 
 # Keep a consumer only while it holds nothing (a stopping worker's slots).
 _FORGET = """
@@ -90,7 +90,7 @@ async def ensure_group() -> None:
 
 async def enqueue(job_id: str, *, priority: Priority = priorities.DEFAULT) -> str:
     """Add one run of the job to its priority's queue; return the job id (the receipt)."""
-    await streams.produce(keys(priority), body=job_id, message_id=job_id)
+    await streams.produce(keys(priority), streams.Outgoing(body=job_id, message_id=job_id))
     return job_id
 
 
@@ -159,7 +159,7 @@ async def dead_letters(*, count: int = 100) -> list[dict[str, str]]:
     """The newest dead-letter records of every priority, newest first."""
     rows = []
     for priority in priorities.PRIORITIES:
-        for dead in await streams.dead_letters(keys(priority), count=count, newest_first=True):
+        for dead in await figures.dead_letters(keys(priority), count=count, newest_first=True):
             rows.append(
                 {
                     "entry": dead.entry,
@@ -214,7 +214,7 @@ async def _workers() -> list[WorkerSeen]:
 
 async def status() -> QueueStatus:
     """Jobs waiting (by priority), in flight, retries waiting, dead letters, live workers."""
-    counts = {p: await streams.counts(keys(p)) for p in priorities.PRIORITIES}
+    counts = {p: await figures.counts(keys(p)) for p in priorities.PRIORITIES}
     return QueueStatus(
         waiting=sum(c.ready for c in counts.values()),
         in_flight=sum(c.in_flight for c in counts.values()),

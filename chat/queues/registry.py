@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 
 from chat.infra.clients import redis
-from chat.queues import rules, streams
+from chat.queues import figures, rules, streams
 
 NAMES = "chat:queues"
 BOUND = "chat:queues:bound"
@@ -110,7 +110,7 @@ async def delete(name: str) -> bool:
     await redis().srem(NAMES, name)
     await redis().srem(BOUND, name)
     await redis().delete(_meta(name))
-    await streams.drop(keys_of(name))
+    await figures.drop(keys_of(name))
     return existed
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chat.errors import ServiceError
-from chat.queues import registry, rules, streams
+from chat.queues import figures, registry, rules, streams
 from chat.queues.registry import QueueConfig
 
 
@@ -21,7 +21,7 @@ class QueueView:
     """A queue's settings and figures."""
 
     config: QueueConfig
-    counts: streams.Counts
+    counts: figures.Counts
 
 
 @dataclass(frozen=True)
@@ -75,13 +75,13 @@ async def queue_put(
         room=room,
         fed_seq=(room_seq or 0) if rebinding else None,
     )
-    return QueueView(config, await streams.counts(registry.keys_of(name))), created
+    return QueueView(config, await figures.counts(registry.keys_of(name))), created
 
 
 async def queue_get(*, name: str) -> QueueView:
     """One queue and its figures; not_found if there is none."""
     config = await _config(name)
-    return QueueView(config, await streams.counts(registry.keys_of(name)))
+    return QueueView(config, await figures.counts(registry.keys_of(name)))
 
 
 async def queue_list() -> list[QueueView]:
@@ -90,7 +90,7 @@ async def queue_list() -> list[QueueView]:
     for name in await registry.names():
         config = await registry.get(name)
         if config is not None:
-            views.append(QueueView(config, await streams.counts(registry.keys_of(name))))
+            views.append(QueueView(config, await figures.counts(registry.keys_of(name))))
     return views
 
 
@@ -108,14 +108,37 @@ async def message_send(
     _checked_name(queue)
     produced = await streams.produce(
         registry.keys_of(queue),
-        body=text,
-        delay_ms=delay_s * 1000,
-        client_id=client_id,
+        streams.Outgoing(body=text, delay_ms=delay_s * 1000, client_id=client_id),
         meta_key=registry.meta_key(queue),
     )
     if produced is None:
         raise ServiceError("not_found", f"no queue {queue}")
     return produced
+
+
+async def messages_send(*, queue: str, messages: list[tuple[Any, int, str | None]]) -> list[str]:
+    """Enqueue each (body, delay_s, client_id) in order; their ids (a resend's is its first)."""
+    items = [
+        streams.Outgoing(body=rules.encode_body(body), delay_ms=delay_s * 1000, client_id=cid)
+        for body, delay_s, cid in messages
+    ]
+    _checked_name(queue)
+    produced = await streams.produce_many(
+        registry.keys_of(queue), items, meta_key=registry.meta_key(queue)
+    )
+    if any(outcome is None for outcome in produced):
+        raise ServiceError("not_found", f"no queue {queue}")
+    return [outcome[0] for outcome in produced if outcome is not None]
+
+
+async def messages_ack(*, queue: str, pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """Acknowledge each (id, receipt): the ids by outcome, acked, stale or unknown."""
+    await _config(queue)
+    outcomes = await streams.ack_many(registry.keys_of(queue), pairs)
+    split: dict[str, list[str]] = {streams.ACKED: [], streams.STALE: [], streams.UNKNOWN: []}
+    for (message_id, _receipt), outcome in zip(pairs, outcomes, strict=True):
+        split[outcome].append(message_id)
+    return split
 
 
 async def messages_receive(
@@ -177,13 +200,13 @@ async def message_extend(
     return seconds
 
 
-async def dead_list(*, queue: str, limit: int = 100) -> list[streams.DeadLetter]:
+async def dead_list(*, queue: str, limit: int = 100) -> list[figures.DeadLetter]:
     """The queue's oldest dead letters."""
     await _config(queue)
-    return await streams.dead_letters(registry.keys_of(queue), count=limit)
+    return await figures.dead_letters(registry.keys_of(queue), count=limit)
 
 
 async def dead_redrive(*, queue: str, limit: int = 1000) -> int:
     """Put up to `limit` dead letters back in the queue, receives reset; return how many."""
     await _config(queue)
-    return await streams.redrive(registry.keys_of(queue), count=limit)
+    return await figures.redrive(registry.keys_of(queue), count=limit)

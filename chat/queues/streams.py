@@ -15,7 +15,7 @@ Cluster slot:
 XREADGROUP gives a new entry to one consumer; a receive first takes over entries whose
 visibility ended (XCLAIM), so an unacknowledged message comes back to any consumer. A
 receipt is `<entry>.<token>`; each receive replaces the token, so the previous receiver's
-receipt is stale from then on.
+receipt is stale from then on. Counts, dead letters and redrive: chat.queues.figures.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from redis.exceptions import ResponseError
 
@@ -34,6 +35,7 @@ CLIENT_ID_TTL_S = 24 * 3600
 # Below the Redis client's 5 s socket timeout, or a quiet queue would look like a dead link.
 MAX_BLOCK_MS = 4000
 ACKED, STALE, UNKNOWN = "acked", "stale", "unknown"
+_OUTCOMES = {1: ACKED, 0: STALE}
 
 
 @dataclass(frozen=True)
@@ -75,29 +77,6 @@ class Received:
     wake_ms: int
 
 
-@dataclass(frozen=True)
-class DeadLetter:
-    """A message that left the queue without being acknowledged."""
-
-    entry: str
-    id: str
-    body: str
-    enqueued_ms: int
-    receives: int
-    why: str
-
-
-@dataclass(frozen=True)
-class Counts:
-    """One queue's figures at one moment."""
-
-    ready: int
-    in_flight: int
-    delayed: int
-    dead: int
-    oldest_age_s: float | None
-
-
 def new_id() -> str:
     """A message id: 32 hex characters."""
     return secrets.token_hex(16)
@@ -120,41 +99,61 @@ async def ensure_group(keys: StreamKeys) -> None:
             raise
 
 
-async def produce(
-    keys: StreamKeys,
-    *,
-    body: str,
-    delay_ms: int = 0,
-    client_id: str | None = None,
-    message_id: str | None = None,
-    enqueued_ms: int | None = None,
-    meta_key: str | None = None,
-) -> tuple[str, bool] | None:
-    """Add a message (ready now, or after `delay_ms`); return (id, created).
+@dataclass(frozen=True)
+class Outgoing:
+    """A message to add: ready now or after `delay_ms`; a `client_id` makes a resend safe."""
 
-    A `client_id` seen before returns the id it got then and adds nothing. With `meta_key`,
-    nothing is added (None) unless that key exists: the queue was deleted meanwhile.
-    """
-    cid_key = keys.key(f"cid:{client_id}") if client_id else ""
+    body: str
+    delay_ms: int = 0
+    client_id: str | None = None
+    message_id: str | None = None
+
+
+def _produce_args(keys: StreamKeys, item: Outgoing, meta_key: str | None) -> list[str | int]:
+    cid_key = keys.key(f"cid:{item.client_id}") if item.client_id else ""
     meta = meta_key or keys.key("meta")
-    reply = await redis().eval(
+    return [
         scripts.PRODUCE,
         9,
         *keys.core(),
         meta,
         cid_key or meta,
         GROUP,
-        message_id or new_id(),
-        body,
-        str(max(0, delay_ms)),
-        "" if enqueued_ms is None else str(enqueued_ms),
+        item.message_id or new_id(),
+        item.body,
+        str(max(0, item.delay_ms)),
+        "",
         cid_key,
         str(CLIENT_ID_TTL_S),
         "1" if meta_key else "0",
-    )
+    ]
+
+
+def _produced(reply: list[Any]) -> tuple[str, bool] | None:
     if int(reply[1]) < 0:
         return None
     return str(reply[0]), bool(int(reply[1]))
+
+
+async def produce(
+    keys: StreamKeys, item: Outgoing, *, meta_key: str | None = None
+) -> tuple[str, bool] | None:
+    """Add a message; return (id, created).
+
+    A `client_id` seen before returns the id it got then and adds nothing. With `meta_key`,
+    nothing is added (None) unless that key exists: the queue was deleted meanwhile.
+    """
+    return _produced(await redis().eval(*_produce_args(keys, item, meta_key)))
+
+
+async def produce_many(
+    keys: StreamKeys, items: list[Outgoing], *, meta_key: str | None = None
+) -> list[tuple[str, bool] | None]:
+    """`produce` for each item, in order, in one round trip."""
+    async with redis().pipeline(transaction=False) as pipe:
+        for item in items:
+            pipe.eval(*_produce_args(keys, item, meta_key))
+        return [_produced(reply) for reply in await pipe.execute()]
 
 
 async def receive(
@@ -239,12 +238,25 @@ async def _by_receipt(
     outcome = int(
         await redis().eval(script, 7, *keys.core(), GROUP, entry, token, message_id, *extra)
     )
-    return {1: ACKED, 0: STALE}.get(outcome, UNKNOWN)
+    return _OUTCOMES.get(outcome, UNKNOWN)
 
 
 async def ack(keys: StreamKeys, *, message_id: str, receipt: str) -> str:
     """Delete a received message: ACKED, STALE (someone received it since) or UNKNOWN."""
     return await _by_receipt(scripts.ACK, keys, message_id, receipt)
+
+
+async def ack_many(keys: StreamKeys, pairs: list[tuple[str, str]]) -> list[str]:
+    """`ack` for each (message id, receipt), in order, in one round trip."""
+    outcomes: list[str | None] = []
+    async with redis().pipeline(transaction=False) as pipe:
+        for message_id, receipt in pairs:
+            parts = split_receipt(receipt)
+            outcomes.append(None if parts else STALE)
+            if parts:
+                pipe.eval(scripts.ACK, 7, *keys.core(), GROUP, *parts, message_id)
+        replies = iter(await pipe.execute())
+    return [outcome or _OUTCOMES.get(int(next(replies)), UNKNOWN) for outcome in outcomes]
 
 
 async def extend(keys: StreamKeys, *, message_id: str, receipt: str, visibility_ms: int) -> str:
@@ -281,55 +293,6 @@ async def _settle(
         "" if receives is None else str(receives),
     )
     return bool(int(outcome))
-
-
-async def dead_letters(
-    keys: StreamKeys, *, count: int = 100, newest_first: bool = False
-) -> list[DeadLetter]:
-    """The oldest (or newest) dead letters."""
-    dead = keys.key("dead")
-    rows = await (
-        redis().xrevrange(dead, count=count) if newest_first else redis().xrange(dead, count=count)
-    )
-    return [
-        DeadLetter(
-            entry=str(entry),
-            id=fields.get("m", ""),
-            body=fields.get("b", ""),
-            enqueued_ms=int(fields.get("t") or 0),
-            receives=int(fields.get("n") or 0),
-            why=fields.get("why", ""),
-        )
-        for entry, fields in rows
-    ]
-
-
-async def redrive(keys: StreamKeys, *, count: int) -> int:
-    """Put up to `count` of the oldest dead letters back in the queue; return how many."""
-    return int(await redis().eval(scripts.REDRIVE, 7, *keys.core(), str(count)))
-
-
-async def counts(keys: StreamKeys) -> Counts:
-    """Ready, in flight, delayed and dead messages, and the oldest one's age."""
-    length, in_flight, delayed, dead, oldest, now = await redis().eval(
-        scripts.COUNTS, 7, *keys.core()
-    )
-    in_flight = int(in_flight)
-    return Counts(
-        ready=max(0, int(length) - in_flight),
-        in_flight=in_flight,
-        delayed=int(delayed),
-        dead=int(dead),
-        oldest_age_s=None if int(oldest) < 0 else max(0.0, (int(now) - int(oldest)) / 1000),
-    )
-
-
-async def drop(keys: StreamKeys) -> None:
-    """Delete the queue's keys, its messages with them."""
-    await redis().delete(*keys.core())
-    cids = [key async for key in redis().scan_iter(match=keys.key("cid:*"), count=1000)]
-    for start in range(0, len(cids), 500):
-        await redis().delete(*cids[start : start + 500])
 
 
 async def last_entry(keys: StreamKeys) -> str:

@@ -87,6 +87,21 @@ async def test_a_token_creates_sends_receives_and_acknowledges(bot: Bot, queue: 
     assert (await bot.get(f"/api/queues/{queue}")).status_code == 404
 
 
+async def test_batches_send_and_acknowledge_many_in_one_request(bot: Bot, queue: str) -> None:
+    await call(bot, "put", f"/api/queues/{queue}", {})
+    bodies = [{"body": i} for i in range(5)] + [{"body": "x", "client_id": "k"}] * 2
+    sent = await call(bot, "post", f"/api/queues/{queue}/messages/batch", {"messages": bodies})
+    assert sent.status_code == 201
+    ids = sent.json()["ids"]
+    assert len(ids) == 7 and ids[5] == ids[6] and len(set(ids)) == 6
+    got = (await call(bot, "post", f"/api/queues/{queue}/receive", {"max": 100})).json()
+    pairs = [{"id": m["id"], "receipt": m["receipt"]} for m in got["messages"]]
+    assert sorted(p["id"] for p in pairs) == sorted(set(ids))
+    pairs.append({"id": pairs[0]["id"], "receipt": "1-0.stale"})
+    acked = (await call(bot, "post", f"/api/queues/{queue}/ack", {"messages": pairs})).json()
+    assert sorted(acked["acked"]) == sorted(set(ids)) and acked["unknown"] == [pairs[0]["id"]]
+
+
 @pytest.mark.parametrize(
     ("path", "body", "status", "code"),
     [

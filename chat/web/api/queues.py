@@ -117,6 +117,39 @@ class SentOut(Schema):
     id: str
 
 
+class BatchBody(Schema):
+    """Messages to enqueue together."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    messages: list[MessageBody] = Field(min_length=1, max_length=rules.MAX_RECEIVE)
+
+
+class BatchSentOut(Schema):
+    ids: list[str] = Field(description="in the order sent")
+
+
+class AckItem(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    id: StrictStr = Field(min_length=1, max_length=64)
+    receipt: StrictStr = Field(min_length=1, max_length=200)
+
+
+class AckBody(Schema):
+    """Received messages to acknowledge together."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    messages: list[AckItem] = Field(min_length=1, max_length=rules.MAX_RECEIVE)
+
+
+class AckedOut(Schema):
+    acked: list[str]
+    stale: list[str] = Field(description="received again since: not deleted")
+    unknown: list[str] = Field(description="no such message (acknowledged already?)")
+
+
 class ReceiveBody(Schema):
     """What to receive."""
 
@@ -239,6 +272,24 @@ async def send_message(
 
 
 @router.post(
+    "/queues/{queue}/messages/batch",
+    response={201: BatchSentOut, 413: ErrorOut, **_WRITE_ERRORS},
+    summary="Send messages",
+)
+async def send_messages(
+    request: HttpRequest, body: BatchBody, queue: str = _QUEUE
+) -> Status[BatchSentOut]:
+    """Up to 100 messages in one request, each counted against the write rate; all or none
+    are enqueued (a resend of one with a client_id gets its first id)."""
+    for message in body.messages:
+        await _writer(request, client_id=message.client_id)
+    ids = await services.messages_send(
+        queue=queue, messages=[(m.body, m.delay_s, m.client_id) for m in body.messages]
+    )
+    return Status(201, BatchSentOut(ids=ids))
+
+
+@router.post(
     "/queues/{queue}/receive", response={200: ReceivedOut, **_ERRORS}, summary="Receive messages"
 )
 async def receive(request: HttpRequest, body: ReceiveBody, queue: str = _QUEUE) -> ReceivedOut:
@@ -277,6 +328,18 @@ async def ack(
     await _account(request)
     await services.message_ack(queue=queue, message_id=message_id, receipt=receipt)
     return Status(204, None)
+
+
+@router.post(
+    "/queues/{queue}/ack", response={200: AckedOut, **_ERRORS}, summary="Acknowledge messages"
+)
+async def ack_many(request: HttpRequest, body: AckBody, queue: str = _QUEUE) -> AckedOut:
+    """Up to 100 received messages at once; each is acked, stale or unknown as alone."""
+    await _account(request)
+    split = await services.messages_ack(
+        queue=queue, pairs=[(item.id, item.receipt) for item in body.messages]
+    )
+    return AckedOut(**split)
 
 
 @router.post(
