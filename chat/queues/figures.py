@@ -56,14 +56,12 @@ async def dead_letters(
 
 async def redrive(keys: StreamKeys, *, count: int) -> int:
     """Put up to `count` of the oldest dead letters back in the queue; return how many."""
-    return int(await redis().eval(scripts.REDRIVE, 7, *keys.core(), str(count)))
+    return int(await scripts.REDRIVE(redis(), 7, *keys.core(), str(count)))
 
 
 async def counts(keys: StreamKeys) -> Counts:
     """Ready, in flight, delayed and dead messages, and the oldest one's age."""
-    length, in_flight, delayed, dead, oldest, now = await redis().eval(
-        scripts.COUNTS, 7, *keys.core()
-    )
+    length, in_flight, delayed, dead, oldest, now = await scripts.COUNTS(redis(), 7, *keys.core())
     in_flight = int(in_flight)
     return Counts(
         ready=max(0, int(length) - in_flight),

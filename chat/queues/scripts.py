@@ -7,6 +7,8 @@ receives, dead (then the script's own extras). Times are Redis's clock (TIME), i
 
 from __future__ import annotations
 
+from chat.infra.lua import Lua
+
 _NOW = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -28,36 +30,42 @@ local function field(fields, name)
 end
 """
 
-# ARGV: group, id, body, delay_ms, enqueued_ms ('' = now), client-id key ('' = none),
-# client-id ttl s, require meta (1/0). KEYS[8]: meta, KEYS[9]: the client-id key (or meta).
-# Returns {id, created (1/0)}, or {'', -1} when the queue does not exist.
-PRODUCE = (
+# KEYS[8]: meta, then the client-id keys. ARGV: group, client-id ttl s, require meta (1/0),
+# then per message: id, body, delay_ms, index in KEYS of its client-id key (0: none).
+# Returns {id, created (1/0)} per message, or {{'', -1}} when the queue does not exist.
+_PRODUCE_SOURCE = (
     _NOW
     + """
-if ARGV[8] == '1' and redis.call('EXISTS', KEYS[8]) == 0 then return {'', -1} end
-if ARGV[6] ~= '' then
-  local earlier = redis.call('GET', KEYS[9])
-  if earlier then return {earlier, 0} end
-  redis.call('SET', KEYS[9], ARGV[2], 'EX', tonumber(ARGV[7]))
+if ARGV[3] == '1' and redis.call('EXISTS', KEYS[8]) == 0 then return {{'', -1}} end
+local out = {}
+for i = 4, #ARGV, 4 do
+  local id, body, delay, cid = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
+  local earlier = false
+  if cid > 0 then
+    earlier = redis.call('GET', KEYS[cid])
+    if not earlier then redis.call('SET', KEYS[cid], id, 'EX', tonumber(ARGV[2])) end
+  end
+  if earlier then
+    out[#out + 1] = {earlier, 0}
+  else
+    if redis.call('HEXISTS', KEYS[6], id) == 0 then redis.call('HSET', KEYS[6], id, 0) end
+    if delay > 0 then
+      redis.call('HSET', KEYS[3], id, cjson.encode({b = body, t = tostring(now)}))
+      redis.call('ZADD', KEYS[2], now + delay, id)
+    else
+      redis.call('XADD', KEYS[1], '*', 'm', id, 'b', body, 't', tostring(now))
+    end
+    out[#out + 1] = {id, 1}
+  end
 end
-local enqueued = ARGV[5]
-if enqueued == '' then enqueued = tostring(now) end
-if redis.call('HEXISTS', KEYS[6], ARGV[2]) == 0 then redis.call('HSET', KEYS[6], ARGV[2], 0) end
-local delay = tonumber(ARGV[4])
-if delay > 0 then
-  redis.call('HSET', KEYS[3], ARGV[2], cjson.encode({b = ARGV[3], t = enqueued}))
-  redis.call('ZADD', KEYS[2], now + delay, ARGV[2])
-else
-  redis.call('XADD', KEYS[1], '*', 'm', ARGV[2], 'b', ARGV[3], 't', enqueued)
-end
-return {ARGV[2], 1}
+return out
 """
 )
 
 # ARGV: group, consumer, count, visibility_ms, max_receives (0 = unlimited), token.
 # Returns {deliveries, wake_ms}; a delivery is {entry, id, body, enqueued_ms, receives,
 # token}; wake_ms is when a delayed or in-flight message next becomes ready (-1: none).
-RECEIVE = (
+_RECEIVE_SOURCE = (
     _NOW
     + _SETTLE
     + """
@@ -121,22 +129,35 @@ return {out, wake}
 """
 )
 
-# ARGV: group, entry, token, id. Returns 1 acked, 0 stale receipt, -1 no such message.
-ACK = (
+# ARGV: group, then per message: entry, token, id. Returns per message 1 acked, 0 stale
+# receipt, -1 no such message.
+_ACK_SOURCE = (
     _SETTLE
     + """
-if redis.call('HEXISTS', KEYS[6], ARGV[4]) == 0 then return -1 end
-if redis.call('HGET', KEYS[5], ARGV[2]) ~= ARGV[3] then return 0 end
-local row = redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2])
-if #row == 0 or field(row[1][2], 'm') ~= ARGV[4] then return 0 end
-settle(ARGV[2])
-redis.call('HDEL', KEYS[6], ARGV[4])
-return 1
+local out = {}
+for i = 2, #ARGV, 3 do
+  local entry, token, id = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local outcome = 1
+  if redis.call('HEXISTS', KEYS[6], id) == 0 then
+    outcome = -1
+  elseif redis.call('HGET', KEYS[5], entry) ~= token then
+    outcome = 0
+  else
+    local row = redis.call('XRANGE', KEYS[1], entry, entry)
+    if #row == 0 or field(row[1][2], 'm') ~= id then outcome = 0 end
+  end
+  if outcome == 1 then
+    settle(entry)
+    redis.call('HDEL', KEYS[6], id)
+  end
+  out[#out + 1] = outcome
+end
+return out
 """
 )
 
 # ARGV: group, entry, token, id, visibility_ms. Returns as ACK; 1 when extended.
-EXTEND = (
+_EXTEND_SOURCE = (
     _NOW
     + """
 if redis.call('HEXISTS', KEYS[6], ARGV[4]) == 0 then return -1 end
@@ -149,7 +170,7 @@ return 1
 # ARGV: group, entry, token, id, delay_ms, reason ('' = requeue, else dead-letter why),
 # receives to record ('' = as counted).
 # Hands a delivery back (again in delay_ms) or to the dead letters; 0 if the receipt is stale.
-SETTLE = (
+_SETTLE_SOURCE = (
     _NOW
     + _SETTLE
     + """
@@ -178,7 +199,7 @@ return 1
 )
 
 # ARGV: count. Moves the oldest dead letters back into the stream with their receives reset.
-REDRIVE = """
+_REDRIVE_SOURCE = """
 local rows = redis.call('XRANGE', KEYS[7], '-', '+', 'COUNT', tonumber(ARGV[1]))
 for _, row in ipairs(rows) do
   local f = row[2]
@@ -195,7 +216,7 @@ return #rows
 """
 
 # Returns {stream length, in flight, delayed, dead, oldest enqueued ms or -1, now}.
-COUNTS = (
+_COUNTS_SOURCE = (
     _NOW
     + """
 local length = redis.call('XLEN', KEYS[1])
@@ -217,3 +238,11 @@ end
 return {length, inflight, redis.call('ZCARD', KEYS[2]), redis.call('XLEN', KEYS[7]), oldest, now}
 """
 )
+
+PRODUCE = Lua(_PRODUCE_SOURCE)
+RECEIVE = Lua(_RECEIVE_SOURCE)
+ACK = Lua(_ACK_SOURCE)
+EXTEND = Lua(_EXTEND_SOURCE)
+SETTLE = Lua(_SETTLE_SOURCE)
+REDRIVE = Lua(_REDRIVE_SOURCE)
+COUNTS = Lua(_COUNTS_SOURCE)

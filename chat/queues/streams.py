@@ -23,11 +23,11 @@ from __future__ import annotations
 import asyncio
 import secrets
 from dataclasses import dataclass
-from typing import Any
 
 from redis.exceptions import ResponseError
 
 from chat.infra.clients import redis
+from chat.infra.lua import Lua
 from chat.queues import scripts
 
 GROUP = "consumers"
@@ -109,32 +109,6 @@ class Outgoing:
     message_id: str | None = None
 
 
-def _produce_args(keys: StreamKeys, item: Outgoing, meta_key: str | None) -> list[str | int]:
-    cid_key = keys.key(f"cid:{item.client_id}") if item.client_id else ""
-    meta = meta_key or keys.key("meta")
-    return [
-        scripts.PRODUCE,
-        9,
-        *keys.core(),
-        meta,
-        cid_key or meta,
-        GROUP,
-        item.message_id or new_id(),
-        item.body,
-        str(max(0, item.delay_ms)),
-        "",
-        cid_key,
-        str(CLIENT_ID_TTL_S),
-        "1" if meta_key else "0",
-    ]
-
-
-def _produced(reply: list[Any]) -> tuple[str, bool] | None:
-    if int(reply[1]) < 0:
-        return None
-    return str(reply[0]), bool(int(reply[1]))
-
-
 async def produce(
     keys: StreamKeys, item: Outgoing, *, meta_key: str | None = None
 ) -> tuple[str, bool] | None:
@@ -143,17 +117,26 @@ async def produce(
     A `client_id` seen before returns the id it got then and adds nothing. With `meta_key`,
     nothing is added (None) unless that key exists: the queue was deleted meanwhile.
     """
-    return _produced(await redis().eval(*_produce_args(keys, item, meta_key)))
+    return (await produce_many(keys, [item], meta_key=meta_key))[0]
 
 
 async def produce_many(
     keys: StreamKeys, items: list[Outgoing], *, meta_key: str | None = None
 ) -> list[tuple[str, bool] | None]:
-    """`produce` for each item, in order, in one round trip."""
-    async with redis().pipeline(transaction=False) as pipe:
-        for item in items:
-            pipe.eval(*_produce_args(keys, item, meta_key))
-        return [_produced(reply) for reply in await pipe.execute()]
+    """`produce` for each item, in order, in one script call."""
+    extra = [meta_key or keys.key("meta")]
+    args: list[str] = [GROUP, str(CLIENT_ID_TTL_S), "1" if meta_key else "0"]
+    for item in items:
+        cid = 0
+        if item.client_id:
+            extra.append(keys.key(f"cid:{item.client_id}"))
+            cid = len(keys.core()) + len(extra)
+        args += [item.message_id or new_id(), item.body, str(max(0, item.delay_ms)), str(cid)]
+    core = keys.core()
+    replies = await scripts.PRODUCE(redis(), len(core) + len(extra), *core, *extra, *args)
+    if len(replies) == 1 and int(replies[0][1]) < 0:
+        return [None] * len(items)
+    return [(str(reply[0]), bool(int(reply[1]))) for reply in replies]
 
 
 async def receive(
@@ -170,12 +153,12 @@ async def receive(
         secrets.token_hex(6),
     )
     try:
-        reply = await redis().eval(scripts.RECEIVE, 7, *keys.core(), *args)
+        reply = await scripts.RECEIVE(redis(), 7, *keys.core(), *args)
     except ResponseError as exc:
         if "NOGROUP" not in str(exc):
             raise
         await ensure_group(keys)
-        reply = await redis().eval(scripts.RECEIVE, 7, *keys.core(), *args)
+        reply = await scripts.RECEIVE(redis(), 7, *keys.core(), *args)
     rows, wake = reply
     return Received(
         deliveries=[
@@ -229,33 +212,31 @@ async def receive_waiting(
 
 
 async def _by_receipt(
-    script: str, keys: StreamKeys, message_id: str, receipt: str, *extra: str
+    script: Lua, keys: StreamKeys, message_id: str, receipt: str, *extra: str
 ) -> str:
     parts = split_receipt(receipt)
     if parts is None:
         return STALE
     entry, token = parts
-    outcome = int(
-        await redis().eval(script, 7, *keys.core(), GROUP, entry, token, message_id, *extra)
-    )
+    outcome = int(await script(redis(), 7, *keys.core(), GROUP, entry, token, message_id, *extra))
     return _OUTCOMES.get(outcome, UNKNOWN)
 
 
 async def ack(keys: StreamKeys, *, message_id: str, receipt: str) -> str:
     """Delete a received message: ACKED, STALE (someone received it since) or UNKNOWN."""
-    return await _by_receipt(scripts.ACK, keys, message_id, receipt)
+    return (await ack_many(keys, [(message_id, receipt)]))[0]
 
 
 async def ack_many(keys: StreamKeys, pairs: list[tuple[str, str]]) -> list[str]:
-    """`ack` for each (message id, receipt), in order, in one round trip."""
+    """`ack` for each (message id, receipt), in order, in one script call."""
     outcomes: list[str | None] = []
-    async with redis().pipeline(transaction=False) as pipe:
-        for message_id, receipt in pairs:
-            parts = split_receipt(receipt)
-            outcomes.append(None if parts else STALE)
-            if parts:
-                pipe.eval(scripts.ACK, 7, *keys.core(), GROUP, *parts, message_id)
-        replies = iter(await pipe.execute())
+    args: list[str] = []
+    for message_id, receipt in pairs:
+        parts = split_receipt(receipt)
+        outcomes.append(None if parts else STALE)
+        if parts:
+            args += [*parts, message_id]
+    replies = iter(await scripts.ACK(redis(), 7, *keys.core(), GROUP, *args) if args else [])
     return [outcome or _OUTCOMES.get(int(next(replies)), UNKNOWN) for outcome in outcomes]
 
 
@@ -280,8 +261,8 @@ async def _settle(
     keys: StreamKeys, delivery: Delivery, *, delay_ms: int, why: str, receives: int | None = None
 ) -> bool:
     _entry, token = delivery.receipt.split(".", 1)
-    outcome = await redis().eval(
-        scripts.SETTLE,
+    outcome = await scripts.SETTLE(
+        redis(),
         7,
         *keys.core(),
         GROUP,

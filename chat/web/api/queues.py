@@ -1,5 +1,8 @@
 """Queues for integrators: create them, produce, receive, acknowledge, dead letters.
 
+Plain pydantic models, not ninja Schemas: those wrap every item of a 100-message batch in a
+Django attribute getter, the largest cost of a batch after Redis.
+
 Every call needs an account (a session, or a token with the `queues` scope); writes that
 add or remove (queues, messages, redrives) count against the sender's write rate like a
 chat message. Receiving and acknowledging are not limited: they only settle what exists.
@@ -13,7 +16,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, Path, Query, Router, Schema, Status
-from pydantic import ConfigDict, StrictInt, StrictStr, field_validator
+from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, field_validator
 
 from chat.errors import ServiceError
 from chat.identity.accounts import Identity
@@ -40,7 +43,7 @@ _ERRORS: dict[int, type[Schema]] = {
 _WRITE_ERRORS: dict[int, type[Schema]] = {**_ERRORS, 429: ErrorOut}
 
 
-class QueueBody(Schema):
+class QueueBody(BaseModel):
     """A queue's settings."""
 
     model_config = ConfigDict(extra="forbid")
@@ -71,7 +74,7 @@ class QueueBody(Schema):
         return None if value is None else room_checked(value)
 
 
-class QueueOut(Schema):
+class QueueOut(BaseModel):
     """A queue and its figures."""
 
     name: str
@@ -93,11 +96,11 @@ class QueueOut(Schema):
 _SETTINGS = ("name", "visibility_s", "max_receives", "room")
 
 
-class QueueListOut(Schema):
+class QueueListOut(BaseModel):
     items: list[QueueOut]
 
 
-class MessageBody(Schema):
+class MessageBody(BaseModel):
     """A message to enqueue."""
 
     model_config = ConfigDict(extra="forbid")
@@ -113,11 +116,11 @@ class MessageBody(Schema):
     )
 
 
-class SentOut(Schema):
+class SentOut(BaseModel):
     id: str
 
 
-class BatchBody(Schema):
+class BatchBody(BaseModel):
     """Messages to enqueue together."""
 
     model_config = ConfigDict(extra="forbid")
@@ -125,18 +128,18 @@ class BatchBody(Schema):
     messages: list[MessageBody] = Field(min_length=1, max_length=rules.MAX_RECEIVE)
 
 
-class BatchSentOut(Schema):
+class BatchSentOut(BaseModel):
     ids: list[str] = Field(description="in the order sent")
 
 
-class AckItem(Schema):
+class AckItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: StrictStr = Field(min_length=1, max_length=64)
     receipt: StrictStr = Field(min_length=1, max_length=200)
 
 
-class AckBody(Schema):
+class AckBody(BaseModel):
     """Received messages to acknowledge together."""
 
     model_config = ConfigDict(extra="forbid")
@@ -144,13 +147,13 @@ class AckBody(Schema):
     messages: list[AckItem] = Field(min_length=1, max_length=rules.MAX_RECEIVE)
 
 
-class AckedOut(Schema):
+class AckedOut(BaseModel):
     acked: list[str]
     stale: list[str] = Field(description="received again since: not deleted")
     unknown: list[str] = Field(description="no such message (acknowledged already?)")
 
 
-class ReceiveBody(Schema):
+class ReceiveBody(BaseModel):
     """What to receive."""
 
     model_config = ConfigDict(extra="forbid")
@@ -160,7 +163,7 @@ class ReceiveBody(Schema):
     wait_s: StrictInt = Field(0, ge=0, le=rules.MAX_WAIT_S, description="long-poll this long")
 
 
-class ReceivedMessage(Schema):
+class ReceivedMessage(BaseModel):
     id: str
     body: Any
     receipt: str = Field(description="acknowledge or extend with this")
@@ -168,22 +171,22 @@ class ReceivedMessage(Schema):
     enqueued_at: WireTime
 
 
-class ReceivedOut(Schema):
+class ReceivedOut(BaseModel):
     messages: list[ReceivedMessage]
 
 
-class ExtendBody(Schema):
+class ExtendBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     receipt: StrictStr = Field(min_length=1, max_length=200)
     visibility_s: StrictInt | None = Field(None, ge=1, le=rules.MAX_VISIBILITY_S)
 
 
-class ExtendedOut(Schema):
+class ExtendedOut(BaseModel):
     visibility_s: int
 
 
-class DeadOut(Schema):
+class DeadOut(BaseModel):
     id: str
     body: Any
     receives: int
@@ -191,11 +194,11 @@ class DeadOut(Schema):
     why: str = Field(description="max_receives, or what its consumer said")
 
 
-class DeadListOut(Schema):
+class DeadListOut(BaseModel):
     items: list[DeadOut]
 
 
-class RedriveOut(Schema):
+class RedriveOut(BaseModel):
     moved: int
 
 
