@@ -1,8 +1,8 @@
 """Benchmark: queue messages produced -> received -> acknowledged per second. Not a test.
 
     python tools/localstack.py --private -- python tools/queuebench.py
-    python tools/queuebench.py [--messages 20000] [--producers 4] [--consumers 4]
-                               [--batch 100] [--workers 2]
+    python tools/queuebench.py [--messages 20000] [--single-messages 2000] [--producers 4]
+                               [--consumers 4] [--batch 100] [--workers 2]
 
 In one run it measures, on the Redis in REDIS_URL:
   raw   one Python client looping XADD / XREADGROUP COUNT 100 / XACK+XDEL on a bare stream;
@@ -160,7 +160,7 @@ async def main(args: argparse.Namespace, server: ChatServer, token: str) -> None
         result = await http_run(
             server,
             token,
-            messages=args.messages,
+            messages=args.single_messages if batch == 1 else args.messages,
             producers=args.producers,
             consumers=args.consumers,
             batch=batch,
@@ -176,6 +176,9 @@ if __name__ == "__main__":
     parser.add_argument("--producers", type=int, default=4)
     parser.add_argument("--consumers", type=int, default=4)
     parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument(
+        "--single-messages", type=int, default=2000, help="messages of the one-by-one run"
+    )
     parser.add_argument("--workers", type=int, default=2)
     options = parser.parse_args()
     env = {"LOG_LEVEL": "WARNING", "CHAT_SCHEDULER_IN_WORKERS": "1"}
