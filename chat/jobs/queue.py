@@ -7,6 +7,8 @@ Keys, all under the hash tag of CHAT_JOB_QUEUE (default `{chat:jobs}`, one Clust
     {prefix}:worker:<name>    STRING  a worker's heartbeat (JSON), expires when it stops beating
     {prefix}:notify           ZSET    finished job id -> ms its `job` event is due again
     {prefix}:notify:tries     HASH    finished job id -> sends so far
+    {prefix}:adopting         STRING  held while a worker moves runs queued by the version
+                              before priorities (keys without the tag) into `normal`
 
 A run to do is received by one worker slot and stays invisible to the others while the slot
 keeps extending its visibility; one whose worker dies comes back after CHAT_JOB_VISIBILITY_MS.
@@ -83,9 +85,31 @@ def keys(priority: Priority) -> streams.StreamKeys:
 
 
 async def ensure_group() -> None:
-    """Create each priority's stream and consumer group if missing."""
+    """Create each priority's stream and consumer group if missing, and adopt what the
+    version before priorities queued."""
     for priority in priorities.PRIORITIES:
         await streams.ensure_group(keys(priority))
+    await _adopt_untagged()
+
+
+async def _adopt_untagged() -> int:
+    """Queue again, as normal, the runs waiting under the keys without a hash tag
+    (`<prefix>:stream`, `<prefix>:delayed`); one worker does it (a lock for a minute)."""
+    old_stream, old_delayed = (
+        f"{settings.CHAT_JOB_QUEUE}:stream",
+        f"{settings.CHAT_JOB_QUEUE}:delayed",
+    )
+    if not await redis().exists(old_stream, old_delayed):
+        return 0
+    if not await redis().set(key("adopting"), "1", nx=True, ex=60):
+        return 0
+    rows = await redis().xrange(old_stream)
+    waiting = [fields["job"] for _, fields in rows if fields.get("job")]
+    waiting += await redis().zrange(old_delayed, 0, -1)
+    for job_id in dict.fromkeys(waiting):
+        await enqueue(job_id)
+    await redis().delete(old_stream, old_delayed)
+    return len(waiting)
 
 
 async def enqueue(job_id: str, *, priority: Priority = priorities.DEFAULT) -> str:

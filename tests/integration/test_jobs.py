@@ -343,3 +343,17 @@ async def test_a_finished_jobs_event_is_sent_at_most_the_configured_times(settin
         sent += 1
     assert sent == 3
     await layer.group_discard(owner_group(owner), channel)
+
+
+async def test_runs_queued_under_the_untagged_keys_of_before_are_adopted(job_queue: str) -> None:
+    """An upgrade keeps the jobs the previous version queued: they run as normal ones."""
+    owner = f"old-{uuid.uuid4().hex[:6]}"
+    job = await records.insert_job(
+        job_id=uuid.uuid4().hex, kind="test-nap", params={"nap_s": "0"}, owner=owner
+    )
+    await redis().xadd(f"{job_queue}:stream", {"job": job.id})
+    await queue.ensure_group()
+    assert not await redis().exists(f"{job_queue}:stream")
+    async with Worker("w-adopt"):
+        done = await until(lambda: finished(job.id), "the adopted job to finish")
+    assert done.status == records.COMPLETED
