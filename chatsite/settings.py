@@ -177,6 +177,15 @@ CHAT_JOB_POLL_MS = env_int("CHAT_JOB_POLL_MS", 1000)
 CHAT_JOB_STOP_GRACE_MS = env_int("CHAT_JOB_STOP_GRACE_MS", 8000)
 CHAT_JOB_WORKER_IN_RUNCHAT = env_bool("CHAT_JOB_WORKER_IN_RUNCHAT", True)
 CHAT_JOB_EXPORT_BATCH = env_int("CHAT_JOB_EXPORT_BATCH", 500)
+# A finished job's `job` event is sent again to its owner's sockets after this backoff
+# (doubling, at most CHAT_JOB_NOTIFY_ATTEMPTS sends in all) until a client says job.seen.
+CHAT_JOB_NOTIFY_BACKOFF_MS = env_int("CHAT_JOB_NOTIFY_BACKOFF_MS", 2000)
+CHAT_JOB_NOTIFY_ATTEMPTS = env_int("CHAT_JOB_NOTIFY_ATTEMPTS", 10)
+# Queues for integrators (docs/queues.md). Each runchat worker feeds the queues bound to a
+# room: at once when it stored a message there, and every poll interval for those others
+# stored; a seq taken but never stored stops the feed until it is this old.
+CHAT_QUEUE_ROOM_POLL_MS = env_int("CHAT_QUEUE_ROOM_POLL_MS", 500)
+CHAT_QUEUE_ROOM_GAP_S = env_int("CHAT_QUEUE_ROOM_GAP_MS", 30_000) / 1000
 # Where runchat's workers share their Prometheus samples (its metric files are emptied at
 # start); empty: a private temporary directory per runchat, removed when it stops.
 CHAT_METRICS_DIR = env_str("CHAT_METRICS_DIR", "")

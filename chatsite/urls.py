@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import path, re_path
+from django.views.generic import RedirectView
 
 from chat.ops import health, monitoring
 from chat.web import accounts_views, tokens_views, views
@@ -18,6 +19,8 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("metrics", monitoring.metrics_view, name="metrics"),
     path("status", monitoring.status_view, name="status"),
+    path("status/queues", monitoring.queues_view, name="status-queues"),
+    path("api-docs", RedirectView.as_view(url="/api/docs", permanent=False), name="api-docs"),
     path("accounts/signup/", accounts_views.signup, name="signup"),
     path("accounts/login/", accounts_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", accounts_views.LogoutView.as_view(), name="logout"),

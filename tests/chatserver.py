@@ -70,6 +70,21 @@ class ChatServer:
             timeout=60,
         )
 
+    def create_token(self, username: str, *scopes: str) -> str:
+        """A token of a new account on this server with these scopes (`create_token`)."""
+        self.create_user(username, f"pw-{username}-token-1")
+        made = subprocess.run(
+            [sys.executable, "manage.py", "create_token", username]
+            + [arg for scope in scopes for arg in ("--scope", scope)],
+            cwd=ROOT,
+            env={**os.environ, "DATABASE_URL": self.database_url},
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        return made.stdout.strip()
+
 
 @functools.cache
 def _migrated_database() -> Path:

@@ -55,6 +55,7 @@ class Job:
     progress_done: int | None = None
     progress_total: int | None = None
     worker: str | None = None
+    priority: str = "normal"
 
 
 def now() -> datetime:
@@ -93,10 +94,13 @@ def _from_doc(doc: dict[str, Any]) -> Job:
         progress_done=progress.get("done"),
         progress_total=progress.get("total"),
         worker=doc.get("worker"),
+        priority=doc.get("priority") or "normal",
     )
 
 
-async def insert_job(*, job_id: str, kind: str, params: dict[str, str], owner: str) -> Job:
+async def insert_job(
+    *, job_id: str, kind: str, params: dict[str, str], owner: str, priority: str = "normal"
+) -> Job:
     """Store a new pending job."""
     stamp = now()
     doc = {
@@ -104,6 +108,7 @@ async def insert_job(*, job_id: str, kind: str, params: dict[str, str], owner: s
         "kind": kind,
         "params": params,
         "owner": owner,
+        "priority": priority,
         "status": PENDING,
         "attempts": 0,
         "created_at": stamp,
@@ -124,10 +129,22 @@ async def get_job(job_id: str) -> Job | None:
     return _from_doc(doc) if doc else None
 
 
-async def list_jobs(*, owner: str | None = None, limit: int = 50) -> list[Job]:
-    """Jobs newest first, of one owner or of everyone."""
-    query = {"owner": owner} if owner is not None else {}
-    cursor = mongo_db()[JOBS].find(query).sort("created_at", DESCENDING).limit(limit)
+async def list_jobs(
+    *, owner: str | None = None, status: str | None = None, limit: int = 50, offset: int = 0
+) -> list[Job]:
+    """Jobs newest first, of one owner or of everyone, of one status or any; a page of them."""
+    query: dict[str, str] = {}
+    if owner is not None:
+        query["owner"] = owner
+    if status is not None:
+        query["status"] = status
+    cursor = (
+        mongo_db()[JOBS]
+        .find(query)
+        .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
+        .skip(offset)
+        .limit(limit)
+    )
     return [_from_doc(doc) for doc in await cursor.to_list(length=limit)]
 
 
@@ -244,6 +261,12 @@ async def notices(*, owner: str, limit: int = 100) -> list[dict[str, Any]]:
     """The owner's notifications not yet seen, oldest first."""
     cursor = mongo_db()[NOTICES].find({"owner": owner}).sort("created_at", ASCENDING).limit(limit)
     return [doc["event"] for doc in await cursor.to_list(length=limit)]
+
+
+async def get_notice(job_id: str) -> dict[str, Any] | None:
+    """The job's notification not yet seen ({owner, event}), None if seen or never made."""
+    doc = await mongo_db()[NOTICES].find_one({"_id": job_id})
+    return {"owner": doc["owner"], "event": doc["event"]} if doc else None
 
 
 async def delete_notice(job_id: str, *, owner: str) -> bool:

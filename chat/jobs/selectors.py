@@ -13,9 +13,12 @@ async def job_get(*, job_id: str) -> records.Job | None:
     return await records.get_job(job_id)
 
 
-async def job_list(*, owner: str | None = None, limit: int = 50) -> list[records.Job]:
-    """Jobs newest first, of one owner (or everyone's, for operators)."""
-    return await records.list_jobs(owner=owner, limit=limit)
+async def job_list(
+    *, owner: str | None = None, status: str | None = None, limit: int = 50, offset: int = 0
+) -> list[records.Job]:
+    """Jobs newest first, of one owner (or everyone's, for operators), optionally of one
+    status; `offset` pages on."""
+    return await records.list_jobs(owner=owner, status=status, limit=limit, offset=offset)
 
 
 async def pending_notices(*, owner: str) -> list[JobEvent]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import socket
@@ -23,6 +24,7 @@ from chat.jobs.formats import backoff_ms, error_text
 log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 5.0
+NOTICE_POLL_S = 0.25
 
 
 def default_name() -> str:
@@ -31,17 +33,22 @@ def default_name() -> str:
 
 
 async def work_one(
-    *, consumer: str, stop: asyncio.Event | None = None, busy: set[str] | None = None
+    *,
+    consumer: str,
+    stop: asyncio.Event | None = None,
+    busy: set[str] | None = None,
+    turn: int = 0,
 ) -> bool:
-    """Run one job: a due retry, an entry whose worker went silent, or a new one.
+    """Run one job: by priority (chat.jobs.priorities, take number `turn`), a due retry or a
+    run whose worker went silent included.
 
     Returns False when there was nothing to do within the poll time.
     """
-    await queue.promote_due()
-    entry = await queue.reclaim(consumer, min_idle_ms=settings.CHAT_JOB_VISIBILITY_MS)
+    after = await queue.last_entries()
+    entry, wake_ms = await queue.take(consumer, turn=turn)
     if entry is None:
-        entry = await queue.read_new(consumer, block_ms=settings.CHAT_JOB_POLL_MS)
-    if entry is None:
+        poll = settings.CHAT_JOB_POLL_MS
+        await queue.wait_new(after, timeout_ms=poll if wake_ms < 0 else min(poll, wake_ms + 1))
         return False
     if busy is not None:
         busy.add(consumer)
@@ -159,7 +166,9 @@ async def run_worker(
     busy: set[str] = set()
     beat = asyncio.ensure_future(_heartbeat(name, slots, busy))
     try:
-        await asyncio.gather(*(_slot(stop, consumer, busy) for consumer in consumers))
+        await asyncio.gather(
+            _resend_notices(stop), *(_slot(stop, consumer, busy) for consumer in consumers)
+        )
     finally:
         beat.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -169,11 +178,25 @@ async def run_worker(
 
 
 async def _slot(stop: asyncio.Event, consumer: str, busy: set[str]) -> None:
+    turns = itertools.count()
+    turn = next(turns)
+
     async def step() -> float:
-        await work_one(consumer=consumer, stop=stop, busy=busy)
+        nonlocal turn
+        if await work_one(consumer=consumer, stop=stop, busy=busy, turn=turn):
+            turn = next(turns)
         return 0
 
     await retryloop.repeat(step, stop=stop, name=f"job worker {consumer}", log=log)
+
+
+async def _resend_notices(stop: asyncio.Event) -> None:
+    """Send finished jobs' events again until seen (chat.jobs.service.notice_resend_one)."""
+
+    async def step() -> float:
+        return 0 if await service.notice_resend_one() else NOTICE_POLL_S
+
+    await retryloop.repeat(step, stop=stop, name="job notices", log=log)
 
 
 async def _prepare(stop: asyncio.Event) -> bool:

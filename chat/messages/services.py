@@ -17,7 +17,7 @@ from redis.exceptions import RedisError
 
 from chat.broadcast import events
 from chat.errors import ServiceError
-from chat.messages import historytail, sequencing, store, writebatch
+from chat.messages import historytail, roomqueues, sequencing, store, writebatch
 from chat.messages.documents import message_id
 from chat.ops import metrics
 from chat.protocol import MessageOut, is_unicode
@@ -167,6 +167,8 @@ async def _unused(room: str, seqs: list[int]) -> None:
     if seqs:
         with contextlib.suppress(RedisError):
             await historytail.add(room, historytail.holes(seqs))
+        with contextlib.suppress(RedisError):
+            await roomqueues.mark_unused(room, seqs)
 
 
 async def _broadcast_group(room: str, results: Sequence[MessageOut | BaseException]) -> None:
@@ -176,6 +178,7 @@ async def _broadcast_group(room: str, results: Sequence[MessageOut | BaseExcepti
     """
     stored = {r.seq: r for r in results if isinstance(r, MessageOut)}
     if stored:
+        roomqueues.stored(room)
         await broadcast([stored[seq] for seq in sorted(stored)])
 
 
@@ -248,6 +251,8 @@ async def store_with_seq(
             return message
         except store.DuplicateClientId as duplicate:
             # The seq taken for this attempt stays unused: seqs may skip, never repeat.
+            if duplicate.original.seq != seq:
+                await _unused(room, [seq])
             return duplicate.original
         except store.DuplicateSeq:
             seq = await sequencing.reseed_and_next(room)

@@ -13,11 +13,13 @@ from redis.exceptions import RedisError
 
 from chat.jobs import selectors as job_selectors
 from chat.ops import metrics
+from chat.queues import services as queue_services
 from chat.scheduled import store as scheduler
 
 log = logging.getLogger(__name__)
 
 STATUS_REFRESH_S = 5
+QUEUES_REFRESH_S = 2
 # (sample name, label on the status page), in the order shown.
 COUNTS = (
     ("chat_connections_open", "Connections open"),
@@ -122,9 +124,19 @@ def latency_rows(families: list[metrics.Metric], name: str, title: str) -> list[
     return rows
 
 
+async def queue_views() -> list[queue_services.QueueView] | None:
+    """Every integrator queue with its counts; None when Redis does not answer."""
+    try:
+        return await queue_services.queue_list()
+    except RedisError as exc:
+        log.warning("queues not read for the status page: %s", exc)
+        return None
+
+
 @staff_member_required
 async def status_view(request: HttpRequest) -> HttpResponse:
-    """The figures of /metrics as a page for staff; it reloads itself (no script needed)."""
+    """The figures of /metrics and the queues' counts as a page for staff; it reloads itself
+    (no script needed)."""
     await refresh_backlogs()
     families = metrics.collect()
     summed = totals(families)
@@ -133,5 +145,20 @@ async def status_view(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "chat/status.html",
-        {"counts": counts, "latencies": latencies, "refresh_s": STATUS_REFRESH_S},
+        {
+            "counts": counts,
+            "latencies": latencies,
+            "queues": await queue_views(),
+            "refresh_s": STATUS_REFRESH_S,
+        },
+    )
+
+
+@staff_member_required
+async def queues_view(request: HttpRequest) -> HttpResponse:
+    """Every queue's counts for staff, reloading every QUEUES_REFRESH_S (the seed's tool)."""
+    return render(
+        request,
+        "chat/queues.html",
+        {"queues": await queue_views(), "refresh_s": QUEUES_REFRESH_S},
     )

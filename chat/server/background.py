@@ -3,7 +3,8 @@
 The Redis watcher (chat.broadcast.recovery.watch) catches members up after Redis was away;
 the presence heartbeat (chat.presence.services.heartbeat_forever) keeps this worker's
 connections present and sweeps those of dead workers; the lease renewal
-(chat.limits.connlimits.renew_forever) keeps its connections counted per address. The
+(chat.limits.connlimits.renew_forever) keeps its connections counted per address; the room
+feed (chat.messages.roomqueues.feed_forever) enqueues what rooms bound to queues store. The
 scheduler (chat.scheduled.loop) and the presence announcements have their own start.
 """
 
@@ -25,12 +26,14 @@ def worker_loops() -> dict[str, Loop]:
     """What every worker runs, by task name (imported once Django is set up)."""
     from chat.broadcast import recovery
     from chat.limits import connlimits
+    from chat.messages import roomqueues
     from chat.presence import services as presence
 
     return {
         "chat-redis-watch": recovery.watch,
         "chat-presence-heartbeat": presence.heartbeat_forever,
         "chat-lease-renewal": connlimits.renew_forever,
+        "chat-room-queues": roomqueues.feed_forever,
     }
 
 

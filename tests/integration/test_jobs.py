@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+from channels.layers import get_channel_layer
 
 from chat.infra.clients import mongo_db, redis
 from chat.jobs import kinds, queue, records, selectors, service
@@ -20,6 +22,7 @@ from chat.jobs.worker import run_worker
 from chat.messages import store
 from chat.messages.documents import message_id
 from chat.protocol import MessageOut
+from chat.protocol.base import owner_group
 from tests.chatserver import ROOT
 from tests.integration import jobkinds
 
@@ -42,7 +45,7 @@ async def job_queue(settings: Any) -> AsyncIterator[str]:
     await queue.ensure_group()
     yield prefix
     jobkinds.unregister()
-    keys = [key async for key in redis().scan_iter(match=f"{prefix}:*")]
+    keys = [key async for key in redis().scan_iter(match=f"{{{prefix}}}:*")]
     if keys:
         await redis().delete(*keys)
 
@@ -273,3 +276,84 @@ async def test_export_writes_the_whole_room_in_small_batches(room: str, settings
     assert [int(line.split(",")[0]) for line in lines[1:]] == list(range(1, 201))
     assert job.result.filename == f"{room}-export-{job_id[:8]}.csv"
     assert kinds.handler_for("export") is not None
+
+
+async def test_a_worker_takes_high_before_normal_before_low_in_weighted_rounds() -> None:
+    """Three jobs of each priority waiting for one slot run in the documented round order."""
+    ids: dict[str, str] = {}
+    for priority in ("low", "normal", "high"):
+        for _ in range(3):
+            job = await service.job_create(
+                kind="test-nap", params={"nap_s": "0"}, owner="prio", priority=priority
+            )
+            ids[job.id] = priority
+    async with Worker("w-prio"):
+        for job_id in ids:
+            await until(lambda job_id=job_id: finished(job_id), "every job to finish")
+    jobs = [await records.get_job(job_id) for job_id in ids]
+    ran = [j.priority for j in sorted(jobs, key=lambda j: j.started_at)]  # type: ignore[union-attr]
+    assert ran == ["high", "normal", "high", "low", "high", "normal", "normal", "low", "low"]
+
+
+async def listen(owner: str) -> tuple[Any, str]:
+    """A channel in the owner's group, as each of the owner's sockets has."""
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(owner_group(owner), channel)
+    return layer, channel
+
+
+async def test_a_finished_jobs_event_is_sent_again_until_seen(settings: Any) -> None:
+    """The owner's sockets get the event again with backoff; job.seen stops the resends."""
+    settings.CHAT_JOB_NOTIFY_BACKOFF_MS = 50
+    owner = f"carol-{uuid.uuid4().hex[:6]}"
+    layer, channel = await listen(owner)
+    job_id = await create("test-nap", owner=owner, nap_s="0")
+    async with Worker("w-notify"):
+        for _ in range(3):
+            event = await asyncio.wait_for(layer.receive(channel), 10)
+            assert json.loads(event["text"])["id"] == job_id
+        await service.job_seen(owner=owner, job_id=job_id)
+        assert await redis().zscore(queue.key("notify"), job_id) is None
+    await layer.group_discard(owner_group(owner), channel)
+
+
+async def test_a_finished_jobs_event_is_sent_at_most_the_configured_times(settings: Any) -> None:
+    settings.CHAT_JOB_NOTIFY_BACKOFF_MS = 200
+    settings.CHAT_JOB_NOTIFY_ATTEMPTS = 3
+    owner = f"dave-{uuid.uuid4().hex[:6]}"
+    layer, channel = await listen(owner)
+    job_id = await create("test-nap", owner=owner, nap_s="0")
+    async with Worker("w-notify-max"):
+        await until(lambda: finished(job_id), "the job to finish")
+        first = await asyncio.wait_for(layer.receive(channel), 10)
+        assert json.loads(first["text"])["id"] == job_id
+        await until(lambda: redis().hget(queue.key("notify:tries"), job_id), "a resend planned")
+
+        async def resends_over() -> bool:
+            return await redis().hget(queue.key("notify:tries"), job_id) is None
+
+        await until(resends_over, "the resends to stop")
+    sent = 1
+    while True:
+        try:
+            await asyncio.wait_for(layer.receive(channel), 0.5)
+        except TimeoutError:
+            break
+        sent += 1
+    assert sent == 3
+    await layer.group_discard(owner_group(owner), channel)
+
+
+async def test_runs_queued_under_the_untagged_keys_of_before_are_adopted(job_queue: str) -> None:
+    """An upgrade keeps the jobs the previous version queued: they run as normal ones."""
+    owner = f"old-{uuid.uuid4().hex[:6]}"
+    job = await records.insert_job(
+        job_id=uuid.uuid4().hex, kind="test-nap", params={"nap_s": "0"}, owner=owner
+    )
+    await redis().xadd(f"{job_queue}:stream", {"job": job.id})
+    await queue.ensure_group()
+    assert not await redis().exists(f"{job_queue}:stream")
+    async with Worker("w-adopt"):
+        done = await until(lambda: finished(job.id), "the adopted job to finish")
+    assert done.status == records.COMPLETED

@@ -26,7 +26,7 @@ def job_queue(settings: Any) -> Iterator[str]:
     yield prefix
 
     async def drop() -> None:
-        keys = [key async for key in redis().scan_iter(match=f"{prefix}:*")]
+        keys = [key async for key in redis().scan_iter(match=f"{{{prefix}}}:*")]
         if keys:
             await redis().delete(*keys)
 
@@ -49,7 +49,7 @@ def test_jobs_page_shows_queue_figures_workers_and_latest_jobs(
         await queue.ensure_group()
         job = await service.job_create(kind="export", params={"room": room}, owner=owner)
         still_waiting = await service.job_create(kind="stats", params={"room": room}, owner=owner)
-        entry = await queue.read_new("op-1", block_ms=100)
+        entry, _wake = await queue.take("op-1", turn=0)
         assert entry is not None and entry.job_id == job.id
         await queue.dead_letter(entry, error="boom", attempts=10)
         await queue.heartbeat(

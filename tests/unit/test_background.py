@@ -32,9 +32,10 @@ async def test_loops_start_together_a_failed_one_runs_again_and_all_stop_togethe
     assert all(task.cancelled() for task in tasks.values()) and loops.tasks == {}
 
 
-def test_every_worker_runs_the_watcher_the_heartbeat_and_the_lease_renewal() -> None:
+def test_every_worker_runs_the_watcher_the_heartbeat_the_lease_renewal_and_the_room_feed() -> None:
     assert set(worker_loops()) == {
         "chat-redis-watch",
         "chat-presence-heartbeat",
         "chat-lease-renewal",
+        "chat-room-queues",
     }

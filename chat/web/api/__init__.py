@@ -24,7 +24,7 @@ api = NinjaAPI(
     title="chatsite API",
     version="1",
     description="Rooms, their message history, posting messages, scheduled messages, and "
-    "background jobs (exports, statistics). "
+    "background jobs (exports, statistics), and queues for integrators. "
     'Errors: `{"code", "message", "field"}` with the codes of docs/protocol.md; see docs/api.md.',
     urls_namespace="api",
 )
@@ -44,6 +44,9 @@ _FIELD_CODES = {
 _STATUS = {
     "not_found": 404,
     "not_ready": 409,
+    "stale_receipt": 409,
+    "not_signed_in": 401,
+    "body_too_large": 413,
     "no_result": 409,
     "too_late": 409,
     "not_scheduled": 503,
@@ -108,9 +111,10 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     return error_response(request, exc.status_code, code, exc.message)
 
 
-from chat.web.api import jobs, messages, scheduled, transports  # noqa: E402  (they use its errors)
+from chat.web.api import jobs, messages, queues, scheduled, transports  # noqa: E402  (they use its errors)
 
 api.add_router("/", messages.router)
 api.add_router("/", scheduled.router)
 api.add_router("/", jobs.router)
 api.add_router("/", transports.router)
+api.add_router("/", queues.router)
