@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from chat.infra.clients import close_all
+from chat.management import closing
 from chat.messages import migration, store
 
 
@@ -19,19 +18,16 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        copied = asyncio.run(self._migrate())
+        copied = closing.run(self._migrate)
         self.stdout.write(self.style.SUCCESS(f"{copied} messages migrated; the store is current."))
 
     async def _migrate(self) -> int:
-        try:
-            copied = await migration.migrate_store(self._progress)
-            await store.ensure_indexes()
-            sealed = await migration.build_search_index(self._index_progress)
-            if sealed:
-                self.stdout.write(f"search index: {sealed} units sealed")
-            return copied
-        finally:
-            await close_all()
+        copied = await migration.migrate_store(self._progress)
+        await store.ensure_indexes()
+        sealed = await migration.build_search_index(self._index_progress)
+        if sealed:
+            self.stdout.write(f"search index: {sealed} units sealed")
+        return copied
 
     def _progress(self, done: int, total: int) -> None:
         self.stdout.write(f"{done}/{total} messages copied")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from chat.infra.clients import close_all
+from chat.management import closing
 from chat.scheduled import upgrade
 
 
@@ -18,11 +17,5 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        moved = asyncio.run(self._move())
+        moved = closing.run(upgrade.migrate_legacy_keys)
         self.stdout.write(self.style.SUCCESS(f"{moved} keys moved."))
-
-    async def _move(self) -> int:
-        try:
-            return await upgrade.migrate_legacy_keys()
-        finally:
-            await close_all()

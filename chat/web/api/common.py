@@ -125,8 +125,13 @@ async def writer_of(
     """Who a write acts as (the body's `field` names them), counted against the sender's
     write limit as on the WebSocket (chat.limits.senders); 429 past it."""
     who = await identity_of(request, name, where="body", field=field)
-    senders.check_write(identity=who, address=client_address(request), client_id=client_id)
+    check_write(request, who, client_id)
     return who
+
+
+def check_write(request: HttpRequest, who: accounts.Identity, client_id: str | None) -> None:
+    """The sender's write limit, as on the WebSocket (chat.limits.senders); 429 past it."""
+    senders.check_write(identity=who, address=client_address(request), client_id=client_id)
 
 
 class ErrorOut(Schema):

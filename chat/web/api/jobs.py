@@ -96,28 +96,15 @@ class JobOut(Schema):
 
     @classmethod
     def of(cls, job: job_records.Job) -> JobOut:
-        """The API view of a job record."""
-        done = job.status == job_records.COMPLETED and job.result is not None
-        return cls(
-            id=job.id,
-            kind=job.kind,
-            params=job.params,
-            owner=job.owner,
-            priority=job.priority,
-            status=job.status,
-            attempts=job.attempts,
-            created_at=job.created_at,
-            updated_at=job.updated_at,
-            started_at=job.started_at,
-            finished_at=job.finished_at,
-            error=job.error,
-            progress=ProgressOut(done=job.progress_done, total=job.progress_total)
-            if job.progress_total is not None and job.progress_done is not None
-            else None,
-            result_url=job_service.result_url(job.id) if done else None,
-            result_type=job.result.content_type if done and job.result else None,
-            result_bytes=job.result.size if done and job.result else None,
-        )
+        """The API view of a job record: its fields by name, and where it stands."""
+        out = cls.model_validate(job, from_attributes=True)
+        if job.progress_total is not None and job.progress_done is not None:
+            out.progress = ProgressOut(done=job.progress_done, total=job.progress_total)
+        if job.status == job_records.COMPLETED and job.result is not None:
+            out.result_url = job_service.result_url(job.id)
+            out.result_type = job.result.content_type
+            out.result_bytes = job.result.size
+        return out
 
 
 class JobListOut(Schema):
